@@ -1,0 +1,487 @@
+/* Importing a directory: walk it by file descriptor (never following a
+ * symlink), answer unchanged files from the stat cache, hash and stage the rest
+ * on every core, then link hardlink groups, sort, and store tree and manifest.
+ * Also image_import(), which picks the directory or the tar path. */
+#include "internal.h"
+
+#include "../base/buf.h"
+#include "../base/fs.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/sysinfo.h>
+#include <sys/xattr.h>
+
+struct scan {
+	struct tree tree;
+	struct scan_stat *stats; /* parallel to tree.entries */
+	size_t stats_cap;
+	int srcfd;
+	struct store_txn *txn; /* NULL: hash only (verify) */
+	const struct import_limits *lim;
+	struct statcache *cache;
+	size_t *pending; /* entries whose content must be read */
+	size_t n_pending, pending_cap;
+	uint64_t bytes, skipped;
+	/* worker state */
+	atomic_size_t next;
+	pthread_mutex_t lock;
+	int error;
+	struct cairn_error *err;
+};
+
+int read_xattrs_fd(int fd, struct tree_entry *e)
+{
+	char small[1024];
+	_cleanup_free_ char *big = NULL;
+	char *names = small;
+	ssize_t n = flistxattr(fd, small, sizeof(small));
+	if (n < 0 && errno == ERANGE) {
+		n = flistxattr(fd, NULL, 0);
+		if (n < 0)
+			return -errno;
+		big = xmalloc((size_t)n + 1);
+		names = big;
+		n = flistxattr(fd, big, (size_t)n);
+	}
+	if (n < 0)
+		return (errno == ENOTSUP || errno == EOPNOTSUPP) ? 0 : -errno;
+	for (char *p = names; p < names + n; p += strlen(p) + 1) {
+		if (streq(p, "security.selinux") || !*p)
+			continue;
+		ssize_t vl = fgetxattr(fd, p, NULL, 0);
+		if (vl < 0)
+			return -errno;
+		uint8_t *val = xmalloc((size_t)vl + 1);
+		vl = fgetxattr(fd, p, val, (size_t)vl);
+		if (vl < 0) {
+			free(val);
+			return -errno;
+		}
+		e->xattrs = xreallocarray(e->xattrs, e->n_xattrs + 1, sizeof(*e->xattrs));
+		e->xattrs[e->n_xattrs++] = (struct xattr){xstrdup(p), val, (size_t)vl};
+	}
+	tree_entry_sort_xattrs(e);
+	return 0;
+}
+
+int import_check_path(const char *path, const struct import_limits *lim, uint64_t n_entries,
+		      struct cairn_error *err)
+{
+	if (n_entries > lim->max_entries)
+		return error_set(err, EFBIG, "more than %llu entries (the limit; see --max-entries)",
+				 (unsigned long long)lim->max_entries);
+	const char *why = tree_path_problem(path);
+	if (why)
+		return error_set(err, EINVAL, "entry \"%s\": %s", path, why);
+	unsigned depth = 1;
+	for (const char *p = path; *p; p++)
+		depth += *p == '/';
+	if (depth > lim->max_depth)
+		return error_set(err, EFBIG,
+				 "entry \"%.80s…\": deeper than %u directories (the limit; see "
+				 "--max-depth)",
+				 path, lim->max_depth);
+	return 0;
+}
+
+static struct tree_entry *scan_add(struct scan *sc, const char *path, const struct stat *st)
+{
+	struct tree_entry *e = tree_add(&sc->tree);
+	sc->stats = xgrow(sc->stats, &sc->stats_cap, sc->tree.n, sizeof(*sc->stats));
+	sc->stats[sc->tree.n - 1] = (struct scan_stat){
+		.dev = st->st_dev,
+		.ino = st->st_ino,
+		.nlink = st->st_nlink,
+		.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
+		.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec,
+	};
+	e->path = xstrdup(path);
+	e->mode = st->st_mode & 07777;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+	return e;
+}
+
+static int scan_dir(struct scan *sc, int dirfd, const char *rel)
+{
+	int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		safe_close(dfd);
+		return error_set(sc->err, errno, "reading directory %s: %s", rel, strerror(errno));
+	}
+	int r = 0;
+	struct dirent *de;
+	errno = 0;
+	while (r == 0 && (de = readdir(d))) {
+		const char *name = de->d_name;
+		if (streq(name, ".") || streq(name, ".."))
+			continue;
+		_cleanup_free_ char *path = streq(rel, ".") ? xstrdup(name)
+							     : xasprintf("%s/%s", rel, name);
+		r = import_check_path(path, sc->lim, sc->tree.n + 1, sc->err);
+		if (r < 0)
+			break;
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = error_set(sc->err, errno, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (S_ISREG(st.st_mode)) {
+			struct tree_entry *e = scan_add(sc, path, &st);
+			e->type = ENTRY_FILE;
+			e->size = (uint64_t)st.st_size;
+			sc->bytes += e->size;
+			if (sc->bytes > sc->lim->max_bytes) {
+				r = error_set(sc->err, EFBIG,
+					      "more than %llu bytes of content (the limit; see "
+					      "--max-bytes)",
+					      (unsigned long long)sc->lim->max_bytes);
+				break;
+			}
+			if (!sc->cache ||
+			    !statcache_lookup(sc->cache, e, &sc->stats[sc->tree.n - 1])) {
+				sc->pending = xgrow(sc->pending, &sc->pending_cap,
+						    sc->n_pending + 1, sizeof(size_t));
+				sc->pending[sc->n_pending++] = sc->tree.n - 1;
+			}
+		} else if (S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY |
+									   O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0) {
+				r = error_set(sc->err, errno, "%s: %s", path, strerror(errno));
+				break;
+			}
+			struct tree_entry *e = scan_add(sc, path, &st);
+			e->type = ENTRY_DIR;
+			r = read_xattrs_fd(sub, e);
+			if (r < 0) {
+				r = error_set(sc->err, -r, "%s: reading xattrs: %s", path,
+					      strerror(-r));
+				break;
+			}
+			r = scan_dir(sc, sub, path);
+		} else if (S_ISLNK(st.st_mode)) {
+			size_t cap = (size_t)st.st_size + 2;
+			_cleanup_free_ char *target = xmalloc(cap);
+			ssize_t n = readlinkat(dirfd, name, target, cap);
+			if (n < 0 || (size_t)n >= cap) {
+				r = error_set(sc->err, n < 0 ? errno : EAGAIN,
+					      "%s: reading symlink: %s", path,
+					      n < 0 ? strerror(errno) : "changed while read");
+				break;
+			}
+			target[n] = 0;
+			struct tree_entry *e = scan_add(sc, path, &st);
+			e->type = ENTRY_SYMLINK;
+			e->mode = 0777;
+			e->target = TAKE_PTR(target);
+		} else {
+			sc->skipped++;
+		}
+		errno = 0;
+	}
+	if (r == 0 && errno != 0)
+		r = error_set(sc->err, errno, "reading directory %s: %s", rel, strerror(errno));
+	closedir(d);
+	return r;
+}
+
+/* Record the first error of any worker: "path: what" (what defaults to the
+ * errno text). */
+static void scan_fail(struct scan *sc, int code, const char *path, const char *what)
+{
+	pthread_mutex_lock(&sc->lock);
+	if (sc->error == 0) {
+		sc->error = -code;
+		error_set(sc->err, code, "%s: %s", path, what ? what : strerror(code));
+	}
+	pthread_mutex_unlock(&sc->lock);
+}
+
+static void *scan_worker(void *u)
+{
+	struct scan *sc = u;
+	const size_t buflen = 1 << 20;
+	_cleanup_free_ void *buf = xmalloc(buflen);
+	for (;;) {
+		size_t k = atomic_fetch_add(&sc->next, 1);
+		if (k >= sc->n_pending || __atomic_load_n(&sc->error, __ATOMIC_RELAXED))
+			break;
+		size_t idx = sc->pending[k];
+		struct tree_entry *e = &sc->tree.entries[idx];
+		const struct scan_stat *ss = &sc->stats[idx];
+		_cleanup_close_ int fd =
+			open_in_root(sc->srcfd, e->path, O_RDONLY | O_NOFOLLOW | O_NOCTTY, 0);
+		if (fd < 0) {
+			scan_fail(sc, -fd, e->path, NULL);
+			break;
+		}
+		struct stat st;
+		if (fstat(fd, &st) < 0 || st.st_ino != ss->ino || st.st_dev != ss->dev ||
+		    !S_ISREG(st.st_mode)) {
+			scan_fail(sc, EAGAIN, e->path, "changed during the import");
+			break;
+		}
+		int r = read_xattrs_fd(fd, e);
+		if (r < 0) {
+			scan_fail(sc, -r, e->path, "cannot read its xattrs");
+			break;
+		}
+		uint64_t size;
+		if (sc->txn)
+			r = store_txn_put_fd(sc->txn, fd, buf, buflen, &e->digest, &size);
+		else
+			r = digest_fd(fd, &e->digest, &size);
+		if (r < 0) {
+			scan_fail(sc, -r, e->path, NULL);
+			break;
+		}
+		if (size != e->size) {
+			scan_fail(sc, EAGAIN, e->path, "changed during the import");
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int scan_hash_pending(struct scan *sc)
+{
+	unsigned n = (unsigned)get_nprocs();
+	if (n > 16)
+		n = 16;
+	if (n > sc->n_pending)
+		n = (unsigned)sc->n_pending;
+	pthread_mutex_init(&sc->lock, NULL);
+	atomic_init(&sc->next, 0);
+	pthread_t th[16];
+	unsigned started = 0;
+	for (unsigned i = 1; i < n; i++)
+		if (pthread_create(&th[started], NULL, scan_worker, sc) == 0)
+			started++;
+	scan_worker(sc);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&sc->lock);
+	return sc->error;
+}
+
+struct hl {
+	uint64_t dev, ino;
+	size_t idx;
+	const char *path;
+};
+
+static int hl_cmp(const void *a, const void *b)
+{
+	const struct hl *x = a, *y = b;
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return tree_path_cmp(x->path, y->path);
+}
+
+/* Files sharing an inode become one hardlink group: the first path in tree
+ * order keeps the content, the others name it in "link". */
+static void scan_link_hardlinks(struct scan *sc)
+{
+	size_t n = 0;
+	_cleanup_free_ struct hl *v = NULL;
+	for (size_t i = 0; i < sc->tree.n; i++)
+		if (sc->tree.entries[i].type == ENTRY_FILE && sc->stats[i].nlink > 1)
+			n++;
+	if (n < 2)
+		return;
+	v = xcalloc(n, sizeof(*v));
+	n = 0;
+	for (size_t i = 0; i < sc->tree.n; i++)
+		if (sc->tree.entries[i].type == ENTRY_FILE && sc->stats[i].nlink > 1)
+			v[n++] = (struct hl){sc->stats[i].dev, sc->stats[i].ino, i,
+					     sc->tree.entries[i].path};
+	qsort(v, n, sizeof(*v), hl_cmp);
+	for (size_t i = 1; i < n; i++) {
+		size_t first = i - 1;
+		while (first > 0 && v[first - 1].dev == v[i].dev && v[first - 1].ino == v[i].ino)
+			first--;
+		if (v[first].dev == v[i].dev && v[first].ino == v[i].ino) {
+			struct tree_entry *e = &sc->tree.entries[v[i].idx];
+			free(e->link);
+			e->link = xstrdup(sc->tree.entries[v[first].idx].path);
+		}
+	}
+}
+
+static void scan_free(struct scan *sc)
+{
+	tree_free(&sc->tree);
+	free(sc->stats);
+	free(sc->pending);
+	statcache_free(sc->cache);
+}
+
+/* Walk dir and fill sc->tree (unsorted, hardlinks linked); hash pending files
+ * into sc->txn (or only hash when NULL). */
+static int scan_run(struct scan *sc, const char *dir)
+{
+	struct stat st;
+	if (fstat(sc->srcfd, &st) < 0)
+		return error_set(sc->err, errno, "%s: %s", dir, strerror(errno));
+	struct tree_entry *root = scan_add(sc, ".", &st);
+	root->type = ENTRY_DIR;
+	int r = read_xattrs_fd(sc->srcfd, root);
+	if (r < 0)
+		return error_set(sc->err, -r, "%s: reading xattrs: %s", dir, strerror(-r));
+	r = scan_dir(sc, sc->srcfd, ".");
+	if (r < 0)
+		return r;
+	r = scan_hash_pending(sc);
+	if (r < 0)
+		return r;
+	scan_link_hardlinks(sc);
+	return 0;
+}
+
+static int import_dir(struct store *s, const char *source, int srcfd, const json_t *config,
+		      const struct import_limits *lim, struct import_result *ret,
+		      struct cairn_error *err)
+{
+	_cleanup_free_ char *abs = realpath(source, NULL);
+	if (!abs)
+		return error_set(err, errno, "%s: %s", source, strerror(errno));
+	int64_t start = now_realtime_ns();
+	_cleanup_close_ int cachefd = openat(store_root_fd(s), "cache",
+					     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	uint64_t gen = store_gc_generation(s);
+	struct scan sc = {.srcfd = srcfd, .lim = lim, .err = err};
+	if (cachefd >= 0)
+		sc.cache = statcache_load(cachefd, abs, gen);
+	struct store_txn *txn = NULL;
+	int r = store_txn_begin(s, &txn, err);
+	if (r < 0)
+		goto out;
+	sc.txn = txn;
+	r = scan_run(&sc, source);
+	if (r < 0) {
+		store_txn_abort(txn);
+		goto out;
+	}
+	ret->files_read = sc.n_pending;
+	ret->skipped = sc.skipped;
+	ret->source_kind = xstrdup("directory");
+	/* Encode the cache now (stats are parallel to the unsorted entries),
+	 * write it only after the objects it vouches for are committed. Files
+	 * changed in the last second are left out (see statcache.c). */
+	struct buf cache = {0};
+	statcache_build(gen, &sc.tree, sc.stats, start - 1000000000LL, &cache);
+	r = import_finish(txn, &sc.tree, config, ret, err);
+	if (r == 0 && cachefd >= 0)
+		statcache_write(cachefd, abs, &cache);
+	buf_free(&cache);
+out:
+	scan_free(&sc);
+	return r;
+}
+
+int image_scan_dir(const char *dir, struct tree *ret, uint64_t *ret_skipped,
+		   struct cairn_error *err)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return error_set(err, errno, "%s: %s", dir, strerror(errno));
+	struct import_limits lim = {UINT64_MAX, UINT64_MAX, TREE_MAX_DEPTH};
+	struct scan sc = {.srcfd = fd, .lim = &lim, .err = err};
+	int r = scan_run(&sc, dir);
+	if (r == 0) {
+		tree_sort(&sc.tree);
+		r = tree_validate(&sc.tree, err);
+	}
+	if (r == 0) {
+		*ret = sc.tree;
+		sc.tree = (struct tree){0};
+		if (ret_skipped)
+			*ret_skipped = sc.skipped;
+	}
+	scan_free(&sc);
+	return r;
+}
+
+int import_finish(struct store_txn *txn, struct tree *t, const json_t *config,
+		  struct import_result *ret, struct cairn_error *err)
+{
+	tree_sort(t);
+	int r = tree_validate(t, err);
+	if (r < 0) {
+		store_txn_abort(txn);
+		return r;
+	}
+	_cleanup_free_ char *tdata = NULL;
+	size_t tlen;
+	tree_encode(t, &tdata, &tlen);
+	struct image_manifest m = {.config = (json_t *)config};
+	r = store_txn_put(txn, tdata, tlen, &m.tree);
+	if (r < 0) {
+		store_txn_abort(txn);
+		return error_set(err, -r, "storing the tree: %s", strerror(-r));
+	}
+	_cleanup_free_ char *mdata = NULL;
+	size_t mlen;
+	image_manifest_encode(&m, &mdata, &mlen);
+	struct digest id;
+	r = store_txn_put(txn, mdata, mlen, &id);
+	if (r < 0) {
+		store_txn_abort(txn);
+		return error_set(err, -r, "storing the manifest: %s", strerror(-r));
+	}
+	r = store_txn_commit(txn, err);
+	if (r < 0)
+		return r;
+	ret->id = id;
+	ret->tree = m.tree;
+	uint64_t bytes, entries;
+	tree_stats(t, &bytes, &entries);
+	ret->bytes = bytes;
+	ret->entries = entries;
+	return 0;
+}
+
+void import_result_free(struct import_result *r)
+{
+	free(r->source_kind);
+	r->source_kind = NULL;
+}
+
+int image_import(struct store *s, const char *source, const json_t *config,
+		 const struct import_limits *limits, struct import_result *ret,
+		 struct cairn_error *err)
+{
+	struct import_limits lim = {IMPORT_DEFAULT_MAX_BYTES, IMPORT_DEFAULT_MAX_ENTRIES,
+				    IMPORT_DEFAULT_MAX_DEPTH};
+	if (limits)
+		lim = *limits;
+	if (lim.max_depth > TREE_MAX_DEPTH)
+		lim.max_depth = TREE_MAX_DEPTH;
+	_cleanup_close_ int fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return error_set(err, errno, "%s: %s", source, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return error_set(err, errno, "%s: %s", source, strerror(errno));
+	struct import_result res = {0};
+	int r;
+	if (S_ISDIR(st.st_mode))
+		r = import_dir(s, source, fd, config, &lim, &res, err);
+	else if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
+		r = import_tar_fd(s, fd, config, &lim, &res, err);
+	else
+		return error_set(err, EINVAL, "%s: not a directory or a tar archive", source);
+	if (r < 0) {
+		import_result_free(&res);
+		return error_wrap(err, "importing %s", source);
+	}
+	*ret = res;
+	return 0;
+}

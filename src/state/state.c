@@ -1,0 +1,554 @@
+/* SQLite state: schema, migrations, and the queries for images, tags, tag
+ * history and events. WAL with synchronous=FULL: a committed transaction
+ * survives a power cut. */
+#include "state.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <time.h>
+
+struct state {
+	sqlite3 *db;
+	char *path;
+};
+
+static const char *const schema_v1 =
+	"CREATE TABLE images ("
+	"  id TEXT PRIMARY KEY,"
+	"  tree TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  entries INTEGER NOT NULL,"
+	"  source TEXT NOT NULL);"
+	"CREATE TABLE tags ("
+	"  name TEXT NOT NULL,"
+	"  tag TEXT NOT NULL,"
+	"  image TEXT NOT NULL REFERENCES images(id),"
+	"  updated INTEGER NOT NULL,"
+	"  PRIMARY KEY (name, tag));"
+	"CREATE INDEX tags_image ON tags(image);"
+	"CREATE TABLE tag_history ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  tag TEXT NOT NULL,"
+	"  image TEXT,"
+	"  previous TEXT,"
+	"  why TEXT NOT NULL);"
+	"CREATE INDEX tag_history_name ON tag_history(name, tag, seq);"
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  detail TEXT NOT NULL);";
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int db_error(struct state *st, struct cairn_error *err, const char *what)
+{
+	int code = sqlite3_errcode(st->db);
+	int e = code == SQLITE_BUSY ? EBUSY : code == SQLITE_FULL ? ENOSPC : EIO;
+	return error_set(err, e, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
+}
+
+static int exec(struct state *st, const char *sql, struct cairn_error *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int r = error_set(err, EIO, "%s: %s", st->path, msg ? msg : "error");
+		sqlite3_free(msg);
+		return r;
+	}
+	return 0;
+}
+
+static void finalizep(sqlite3_stmt **s)
+{
+	sqlite3_finalize(*s);
+}
+#define _cleanup_stmt_ _cleanup_(finalizep)
+
+static int prepare(struct state *st, const char *sql, sqlite3_stmt **ret, struct cairn_error *err)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, ret, NULL) != SQLITE_OK)
+		return db_error(st, err, "preparing a query");
+	return 0;
+}
+
+int state_open(const char *root, struct state **ret, struct cairn_error *err)
+{
+	struct state *st = xcalloc(1, sizeof(*st));
+	st->path = xasprintf("%s/cairn.db", root);
+	int r;
+	if (sqlite3_open_v2(st->path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		r = error_set(err, EIO, "cannot open %s: %s", st->path,
+			      st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 30000);
+	r = exec(st,
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+		 err);
+	if (r < 0)
+		goto fail;
+	int version = 0;
+	{
+		_cleanup_stmt_ sqlite3_stmt *s = NULL;
+		r = prepare(st, "PRAGMA user_version", &s, err);
+		if (r < 0)
+			goto fail;
+		if (sqlite3_step(s) == SQLITE_ROW)
+			version = sqlite3_column_int(s, 0);
+	}
+	if (version == 0) {
+		r = exec(st, "BEGIN IMMEDIATE", err);
+		if (r < 0)
+			goto fail;
+		/* Another process may have created it while we waited. */
+		_cleanup_stmt_ sqlite3_stmt *s = NULL;
+		r = prepare(st, "PRAGMA user_version", &s, err);
+		if (r == 0 && sqlite3_step(s) == SQLITE_ROW)
+			version = sqlite3_column_int(s, 0);
+		if (r == 0 && version == 0) {
+			r = exec(st, schema_v1, err);
+			if (r == 0)
+				r = exec(st, "PRAGMA user_version=1", err);
+		}
+		if (r < 0) {
+			(void)exec(st, "ROLLBACK", NULL);
+			goto fail;
+		}
+		r = exec(st, "COMMIT", err);
+		if (r < 0)
+			goto fail;
+	} else if (version > 1) {
+		r = error_set(err, EPROTO, "%s was written by a newer cairn (schema %d)", st->path,
+			      version);
+		goto fail;
+	}
+	*ret = st;
+	return 0;
+fail:
+	state_close(st);
+	return r;
+}
+
+struct state *state_close(struct state *st)
+{
+	if (st) {
+		sqlite3_close_v2(st->db);
+		free(st->path);
+		free(st);
+	}
+	return NULL;
+}
+
+int state_begin(struct state *st, struct cairn_error *err)
+{
+	return exec(st, "BEGIN IMMEDIATE", err);
+}
+
+int state_commit(struct state *st, struct cairn_error *err)
+{
+	int r = exec(st, "COMMIT", err);
+	if (r < 0)
+		state_rollback(st);
+	return r;
+}
+
+void state_rollback(struct state *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		(void)exec(st, "ROLLBACK", NULL);
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return t ? (const char *)t : "";
+}
+
+static void copy_id(char out[DIGEST_STR_LEN], const char *in)
+{
+	snprintf(out, DIGEST_STR_LEN, "%s", in ? in : "");
+}
+
+void state_image_free(struct state_image *im)
+{
+	free(im->source);
+	im->source = NULL;
+}
+
+void state_images_free(struct state_image *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		state_image_free(&v[i]);
+	free(v);
+}
+
+int state_image_add(struct state *st, const struct state_image *im, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			"INSERT OR IGNORE INTO images(id, tree, created, size, entries, source) "
+			"VALUES (?, ?, ?, ?, ?, ?)",
+			&s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, im->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, im->tree, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, im->created_ns);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)im->size);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)im->entries);
+	sqlite3_bind_text(s, 6, im->source ? im->source : "", -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "recording an image");
+	return 0;
+}
+
+static void image_from_row(sqlite3_stmt *s, struct state_image *im)
+{
+	copy_id(im->id, col_text(s, 0));
+	copy_id(im->tree, col_text(s, 1));
+	im->created_ns = sqlite3_column_int64(s, 2);
+	im->size = (uint64_t)sqlite3_column_int64(s, 3);
+	im->entries = (uint64_t)sqlite3_column_int64(s, 4);
+	im->source = xstrdup(col_text(s, 5));
+}
+
+int state_image_get(struct state *st, const char *id, struct state_image *ret,
+		    struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			"SELECT id, tree, created, size, entries, source FROM images WHERE id = ?",
+			&s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "reading an image");
+	image_from_row(s, ret);
+	return 0;
+}
+
+int state_image_list(struct state *st, struct state_image **ret, size_t *ret_n,
+		     struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			"SELECT id, tree, created, size, entries, source FROM images "
+			"ORDER BY created DESC, id",
+			&s, err);
+	if (r < 0)
+		return r;
+	struct state_image *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		image_from_row(s, &v[n++]);
+	}
+	if (rc != SQLITE_DONE) {
+		state_images_free(v, n);
+		return db_error(st, err, "listing images");
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int history_add(struct state *st, int64_t at, const char *name, const char *tag,
+		       const char *id, const char *previous, const char *why,
+		       struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			"INSERT INTO tag_history(at, name, tag, image, previous, why) "
+			"VALUES (?, ?, ?, ?, ?, ?)",
+			&s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, at);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, tag, -1, SQLITE_STATIC);
+	if (id)
+		sqlite3_bind_text(s, 4, id, -1, SQLITE_STATIC);
+	if (previous)
+		sqlite3_bind_text(s, 5, previous, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, why, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "recording tag history");
+	return 0;
+}
+
+int state_image_remove(struct state *st, const char *id, struct cairn_error *err)
+{
+	struct state_tag *tags;
+	size_t n;
+	int r = state_tag_list(st, id, &tags, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = state_tag_remove(st, tags[i].name, tags[i].tag, err);
+	state_tags_free(tags, n);
+	if (r < 0)
+		return r;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	r = prepare(st, "DELETE FROM images WHERE id = ?", &s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "removing an image");
+	return 0;
+}
+
+void state_tags_free(struct state_tag *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].tag);
+	}
+	free(v);
+}
+
+int state_tag_get(struct state *st, const char *name, const char *tag,
+		  char ret_id[DIGEST_STR_LEN], struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st, "SELECT image FROM tags WHERE name = ? AND tag = ?", &s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, tag, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "reading a tag");
+	copy_id(ret_id, col_text(s, 0));
+	return 0;
+}
+
+int state_tag_set(struct state *st, const char *name, const char *tag, const char *id,
+		  const char *why, struct cairn_error *err)
+{
+	char previous[DIGEST_STR_LEN];
+	int r = state_tag_get(st, name, tag, previous, err);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	bool existed = r == 0;
+	if (existed && streq(previous, id))
+		return 0;
+	int64_t now = now_ns();
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	r = prepare(st,
+		    "INSERT INTO tags(name, tag, image, updated) VALUES (?, ?, ?, ?) "
+		    "ON CONFLICT(name, tag) DO UPDATE SET image = excluded.image, "
+		    "updated = excluded.updated",
+		    &s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "setting a tag");
+	return history_add(st, now, name, tag, id, existed ? previous : NULL, why, err);
+}
+
+int state_tag_remove(struct state *st, const char *name, const char *tag,
+		     struct cairn_error *err)
+{
+	char previous[DIGEST_STR_LEN];
+	int r = state_tag_get(st, name, tag, previous, err);
+	if (r < 0)
+		return r;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	r = prepare(st, "DELETE FROM tags WHERE name = ? AND tag = ?", &s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, tag, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "removing a tag");
+	return history_add(st, now_ns(), name, tag, NULL, previous, "rm", err);
+}
+
+int state_tag_list(struct state *st, const char *id, struct state_tag **ret, size_t *ret_n,
+		   struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			id ? "SELECT name, tag, image, updated FROM tags WHERE image = ? "
+			     "ORDER BY name, tag"
+			   : "SELECT name, tag, image, updated FROM tags ORDER BY name, tag",
+			&s, err);
+	if (r < 0)
+		return r;
+	if (id)
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	struct state_tag *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		v[n].name = xstrdup(col_text(s, 0));
+		v[n].tag = xstrdup(col_text(s, 1));
+		copy_id(v[n].id, col_text(s, 2));
+		v[n].updated_ns = sqlite3_column_int64(s, 3);
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		state_tags_free(v, n);
+		return db_error(st, err, "listing tags");
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+void state_tag_events_free(struct state_tag_event *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].tag);
+		free(v[i].why);
+	}
+	free(v);
+}
+
+int state_tag_history(struct state *st, const char *name, const char *tag,
+		      struct state_tag_event **ret, size_t *ret_n, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			tag ? "SELECT at, name, tag, image, previous, why FROM tag_history "
+			      "WHERE name = ? AND tag = ? ORDER BY seq"
+			    : "SELECT at, name, tag, image, previous, why FROM tag_history "
+			      "WHERE name = ? ORDER BY seq",
+			&s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	if (tag)
+		sqlite3_bind_text(s, 2, tag, -1, SQLITE_STATIC);
+	struct state_tag_event *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		v[n].at_ns = sqlite3_column_int64(s, 0);
+		v[n].name = xstrdup(col_text(s, 1));
+		v[n].tag = xstrdup(col_text(s, 2));
+		copy_id(v[n].id, col_text(s, 3));
+		copy_id(v[n].previous, col_text(s, 4));
+		v[n].why = xstrdup(col_text(s, 5));
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		state_tag_events_free(v, n);
+		return db_error(st, err, "reading tag history");
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int state_image_find_prefix(struct state *st, const char *hex_prefix,
+			    char ret_id[DIGEST_STR_LEN], struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st, "SELECT id FROM images WHERE substr(id, 1, ?) = ? LIMIT 2", &s, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *full = xasprintf("sha256:%s", hex_prefix);
+	sqlite3_bind_int(s, 1, (int)strlen(full));
+	sqlite3_bind_text(s, 2, full, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "finding an image");
+	copy_id(ret_id, col_text(s, 0));
+	if (sqlite3_step(s) == SQLITE_ROW)
+		return error_set(err, ENOTUNIQ,
+				 "image id prefix %s matches several images; give more digits",
+				 hex_prefix);
+	return 0;
+}
+
+void strv_free_n(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int state_gc_roots(struct state *st, char ***ret, size_t *ret_n, struct cairn_error *err)
+{
+	/* One query per kind of root; releases join this list later. */
+	static const char *const roots[] = {"SELECT DISTINCT image FROM tags"};
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t q = 0; q < ELEMENTSOF(roots); q++) {
+		_cleanup_stmt_ sqlite3_stmt *s = NULL;
+		int r = prepare(st, roots[q], &s, err);
+		if (r < 0) {
+			strv_free_n(v, n);
+			return r;
+		}
+		int rc;
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			v = xgrow(v, &cap, n + 1, sizeof(*v));
+			v[n++] = xstrdup(col_text(s, 0));
+		}
+		if (rc != SQLITE_DONE) {
+			strv_free_n(v, n);
+			return db_error(st, err, "listing gc roots");
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int state_forget_unreferenced(struct state *st, uint64_t *ret_n, struct cairn_error *err)
+{
+	int r = exec(st, "DELETE FROM images WHERE id NOT IN (SELECT image FROM tags)", err);
+	if (r < 0)
+		return r;
+	if (ret_n)
+		*ret_n = (uint64_t)sqlite3_changes(st->db);
+	return 0;
+}
+
+int state_event(struct state *st, const char *kind, const char *subject, const char *detail,
+		struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st, "INSERT INTO events(at, kind, subject, detail) VALUES (?, ?, ?, ?)", &s,
+			err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, now_ns());
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, detail ? detail : "", -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "recording an event");
+	return 0;
+}

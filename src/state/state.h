@@ -1,0 +1,91 @@
+/* The state database ($ROOT/cairn.db, SQLite in WAL mode, synchronous=FULL):
+ * images with their provenance, tags with the full history of what each one
+ * pointed to, and an append-only event log. Every change is one transaction. */
+#pragma once
+
+#include "../base/error.h"
+#include "../base/hash.h"
+
+struct state;
+
+/* Open (creating and migrating) the database under root. */
+int state_open(const char *root, struct state **ret, struct cairn_error *err);
+struct state *state_close(struct state *st);
+static inline void state_closep(struct state **st)
+{
+	state_close(*st);
+}
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+int state_begin(struct state *st, struct cairn_error *err);
+int state_commit(struct state *st, struct cairn_error *err);
+void state_rollback(struct state *st);
+
+struct state_image {
+	char id[DIGEST_STR_LEN];
+	char tree[DIGEST_STR_LEN];
+	int64_t created_ns;
+	uint64_t size, entries;
+	char *source; /* what it was made from: "import directory /path", ... */
+};
+void state_image_free(struct state_image *im);
+void state_images_free(struct state_image *v, size_t n);
+
+/* Record an image; an image already known keeps its first record (returns 0). */
+int state_image_add(struct state *st, const struct state_image *im, struct cairn_error *err);
+/* -ENOENT (without touching err) when unknown. */
+int state_image_get(struct state *st, const char *id, struct state_image *ret,
+		    struct cairn_error *err);
+int state_image_list(struct state *st, struct state_image **ret, size_t *ret_n,
+		     struct cairn_error *err);
+/* Remove an image and (with history) every tag that points at it. */
+int state_image_remove(struct state *st, const char *id, struct cairn_error *err);
+
+struct state_tag {
+	char *name, *tag;
+	char id[DIGEST_STR_LEN];
+	int64_t updated_ns;
+};
+void state_tags_free(struct state_tag *v, size_t n);
+
+/* Point name:tag at id, recording the move in the history when it changes.
+ * why is a word for the history ("import", "tag", "build"). */
+int state_tag_set(struct state *st, const char *name, const char *tag, const char *id,
+		  const char *why, struct cairn_error *err);
+/* -ENOENT (without touching err) when the tag does not exist. */
+int state_tag_get(struct state *st, const char *name, const char *tag,
+		  char ret_id[DIGEST_STR_LEN], struct cairn_error *err);
+int state_tag_remove(struct state *st, const char *name, const char *tag,
+		     struct cairn_error *err);
+/* All tags, or those of one image (id non-NULL), sorted by name and tag. */
+int state_tag_list(struct state *st, const char *id, struct state_tag **ret, size_t *ret_n,
+		   struct cairn_error *err);
+
+struct state_tag_event {
+	int64_t at_ns;
+	char *name, *tag;
+	char id[DIGEST_STR_LEN];       /* "" when the tag was removed */
+	char previous[DIGEST_STR_LEN]; /* "" when the tag was new */
+	char *why;
+};
+void state_tag_events_free(struct state_tag_event *v, size_t n);
+/* History of every tag of name (tag NULL) or of one tag, oldest first. */
+int state_tag_history(struct state *st, const char *name, const char *tag,
+		      struct state_tag_event **ret, size_t *ret_n, struct cairn_error *err);
+
+/* Find the one image whose hex id starts with hex_prefix (lowercase hex,
+ * without "sha256:"). -ENOENT when none, -ENOTUNIQ when several (err says so). */
+int state_image_find_prefix(struct state *st, const char *hex_prefix,
+			    char ret_id[DIGEST_STR_LEN], struct cairn_error *err);
+
+/* Image ids that gc must keep: every tagged image (later also releases). */
+int state_gc_roots(struct state *st, char ***ret, size_t *ret_n, struct cairn_error *err);
+/* Forget images that no root reaches (after gc removed their objects). */
+int state_forget_unreferenced(struct state *st, uint64_t *ret_n, struct cairn_error *err);
+
+/* Append to the audit log. */
+int state_event(struct state *st, const char *kind, const char *subject, const char *detail,
+		struct cairn_error *err);
+
+/* Free a NULL-terminated-free array of n strings. */
+void strv_free_n(char **v, size_t n);
