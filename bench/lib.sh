@@ -72,3 +72,26 @@ results_put_section() {
 	chmod 644 "$tmp"
 	mv -f "$tmp" "$RESULTS_MD"
 }
+
+# cpu_busy SECONDS: percentage of CPU time not idle over SECONDS, all cores.
+cpu_busy() {
+	local a b
+	a="$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat)"
+	sleep "$1"
+	b="$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat)"
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+		t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }'
+}
+
+# wait_quiet MAX_SECONDS: wait until the machine is idle (< 10% CPU busy over
+# 2 s), at most MAX_SECONDS. Sets QUIET_BUSY to the last measured percentage.
+wait_quiet() {
+	local deadline=$((SECONDS + $1))
+	while :; do
+		QUIET_BUSY="$(cpu_busy 2)"
+		[ "$QUIET_BUSY" -lt 10 ] && return 0
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		log "machine busy (${QUIET_BUSY}% CPU), waiting for it to settle"
+		sleep 3
+	done
+}

@@ -35,7 +35,7 @@ count_tap() { # $1 = suite name, stdin = TAP
 if [[ ",$suites," == *",unit,"* ]]; then
 	echo "== unit tests ($build)"
 	for t in "$build"/tests/unit/test_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		name=$(basename "$t")
 		out=$(mktemp)
 		CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$out" 2>&1

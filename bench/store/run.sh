@@ -9,6 +9,8 @@
 #   TARGET_MB    minimum tree size in MB of regular-file bytes (default 320)
 #   RUNS         repetitions per measurement, median reported (default 3)
 #   BENCH_STRICT 1 = also exit non-zero when a goal is not met
+#   QUIET_WAIT   max seconds to wait for an idle machine before each
+#                measurement (default 60; the CPU load seen is recorded)
 set -euo pipefail
 
 . "$(cd "$(dirname "$0")/.." && pwd)/lib.sh"
@@ -18,6 +20,7 @@ case "$CAIRN" in /*) ;; */*) CAIRN="$(cd "$(dirname "$CAIRN")" && pwd)/$(basenam
 WORK="${BENCH_WORK:-/var/tmp/cairn-bench}"
 TARGET_MB="${TARGET_MB:-320}"
 RUNS="${RUNS:-3}"
+QUIET_WAIT="${QUIET_WAIT:-60}"
 TAG="bench:tree"
 GOAL_COLD=5    # cairn cold MB/s >= 5x ostree cold MB/s
 GOAL_UNCH=50   # ostree unchanged time >= 50x cairn unchanged time
@@ -71,10 +74,13 @@ tar -C "$TREE" -cf - . | cat >/dev/null
 
 # ---- helpers -----------------------------------------------------------------
 # bench NAME PREPARE CMD: RUNS timed runs of CMD, PREPARE before each (untimed).
-# Prints the median in seconds; keeps the CSV and the command line.
-declare -A CMDLINE MIN MAX
+# Keeps the CSV, the command line, and the CPU load seen just before.
+declare -A CMDLINE MIN MAX BUSY
 bench() {
 	local name=$1 prep=$2 cmd=$3
+	wait_quiet "$QUIET_WAIT" ||
+		NOTES+=("machine was ${QUIET_BUSY}% CPU busy with other work before \`$name\` (waited ${QUIET_WAIT}s); expect noise")
+	BUSY[$name]="$QUIET_BUSY"
 	log "measuring $name ($RUNS runs)"
 	hyperfine --style basic --runs "$RUNS" --prepare "$prep" \
 		--export-csv "$OUT/$name.csv" -n "$name" "$cmd" >&2
@@ -82,6 +88,13 @@ bench() {
 	MIN[$name]="$(awk -F, 'NR==1{for(i=1;i<=NF;i++)if($i=="min")c=i;next}NR==2{printf "%.3f",$c}' "$OUT/$name.csv")"
 	MAX[$name]="$(awk -F, 'NR==1{for(i=1;i<=NF;i++)if($i=="max")c=i;next}NR==2{printf "%.3f",$c}' "$OUT/$name.csv")"
 }
+# aside DIR: shell command moving DIR (if any) into $TRASH, so that the next
+# cold run starts from a fresh store without a mass deletion right before it.
+# (After deleting thousands of inodes, ext4's inode allocator re-checks the
+# recently deleted ones on every new file, for 60-300 s: recently_deleted()
+# in fs/ext4/ialloc.c. With `rm -rf` between runs that cost dominated the cold
+# runs, 2-4x slower and very noisy, for cairn and ostree alike.)
+aside() { echo "mkdir -p $TRASH && if [ -e $1 ]; then mv $1 $TRASH/\$(date +%s%N); fi"; }
 median() { awk '{ printf "%.3f", $1 }' <<<"$(hf_median "$OUT/$1.csv")"; }
 
 FAIL=()     # problems that make the run a failure
@@ -90,6 +103,7 @@ NOTES=()    # things worth recording
 # ---- cairn -------------------------------------------------------------------
 CAIRN_OK=0
 CR="$WORK/cairn-cold"   # store used for the cold runs (fresh each run)
+TRASH="$WORK/trash"     # cold stores are moved here between runs, see below
 CU="$WORK/cairn-unch"   # store used for the unchanged runs (populated once)
 if [ ! -x "$CAIRN" ]; then
 	FAIL+=("cairn binary $CAIRN not found; cairn not measured")
@@ -107,7 +121,7 @@ else
 fi
 if [ "$CAIRN_OK" = 1 ]; then
 	STORE_MB="$(du -s -B1 "$CU" | awk '{ printf "%.1f", $1 / 1e6 }')"
-	bench cairn-cold "rm -rf $CR; sync" "$CAIRN --root $CR import $TREE $TAG"
+	bench cairn-cold "$(aside "$CR"); sync" "$CAIRN --root $CR import $TREE $TAG"
 	bench cairn-unchanged "sync" "$CAIRN --root $CU import $TREE $TAG"
 	# The image id must not depend on the store being cold or warm.
 	ID2="$("$CAIRN" --root "$CU" import "$TREE" "$TAG")"
@@ -125,7 +139,7 @@ OR="$WORK/ostree-cold"
 OU="$WORK/ostree-unch"
 ostree --repo="$OU" init --mode=bare
 ostree --repo="$OU" commit --branch=b --tree=dir="$TREE" >/dev/null
-bench ostree-cold "rm -rf $OR && ostree --repo=$OR init --mode=bare && sync" \
+bench ostree-cold "$(aside "$OR") && ostree --repo=$OR init --mode=bare && sync" \
 	"ostree --repo=$OR commit --branch=b --tree=dir=$TREE"
 bench ostree-unchanged "sync" "ostree --repo=$OU commit --branch=b --tree=dir=$TREE"
 ostree --repo="$OU" fsck --quiet >/dev/null 2>&1 || NOTES+=("ostree fsck of the unchanged repo failed")
@@ -186,17 +200,17 @@ SEC="$OUT/section.md"
 	echo "## store"
 	echo
 	echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "- Machine: $(machine_info "$WORK")"
+	echo "- Machine: $(machine_info "$WORK"); load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- cairn: \`$CAIRN\`, source revision $REV"
 	echo "- Peers: $(ostree --version | awk '/Version:/ { gsub("\x27", ""); print "ostree " $2 }'), $(hyperfine --version), $(openssl version | cut -d' ' -f1-2), $(tar --version | head -1)"
 	echo "- Tree: **$MB MB** = sum of regular-file sizes (MB = 10^6 bytes; \`du --apparent-size\` says $DU_MB MB), $NFILES regular files, $NLINKS symlinks, $NDIRS directories; a \`cp -a\` copy of ${used[*]} (same paths) under \`$TREE\`"
-	echo "- Method: the tree is built once; before timing, its page cache is warmed by reading it once (\`tar -cf - . | cat >/dev/null\`), so every tool measures hashing and writing, not reading the disk. Every measurement is $RUNS runs with hyperfine, median reported; \`sync\` runs before each timed run (untimed). Cold runs start from a fresh store / fresh \`ostree init --mode=bare\` repo each time. Unchanged runs re-import / re-commit the same tree into a store that already holds it (populated once before timing). MB/s = tree MB / median seconds, for every row."
+	echo "- Method: the tree is built once; before timing, its page cache is warmed by reading it once (\`tar -cf - . | cat >/dev/null\`), so every tool measures hashing and writing, not reading the disk. Every measurement is $RUNS runs with hyperfine, median reported; \`sync\` runs before each timed run (untimed). Cold runs start from a fresh store / fresh \`ostree init --mode=bare\` repo each time; the previous run's store is moved aside (\`mv\`, deleted at the end), not \`rm -rf\`ed, because right after a mass deletion ext4 re-checks every recently deleted inode on each new file (\`recently_deleted()\` in fs/ext4/ialloc.c, for 60-300 s), which made cold runs of both tools 2-4x slower and very noisy. Before each measurement the script waits (at most ${QUIET_WAIT} s) for the machine to be idle; the CPU busy % seen just before is in the table. Unchanged runs re-import / re-commit the same tree into a store that already holds it (populated once before timing). MB/s = tree MB / median seconds, for every row."
 	[ "$CAIRN_OK" = 1 ] && echo "- cairn store after one import: $STORE_MB MB on disk; image id \`$ID1\` (identical across cold, unchanged and second-store imports: $([ "$ID1" = "${ID2:-}" ] && [ "$ID1" = "${ID3:-}" ] && echo yes || echo NO))"
 	echo
-	echo "| measurement | median s | MB/s | min s | max s |"
-	echo "|---|---:|---:|---:|---:|"
+	echo "| measurement | median s | MB/s | min s | max s | CPU busy before |"
+	echo "|---|---:|---:|---:|---:|---:|"
 	for n in "${names[@]}"; do
-		echo "| $(label "$n") | ${MED[$n]} | ${RATE[$n]} | ${MIN[$n]} | ${MAX[$n]} |"
+		echo "| $(label "$n") | ${MED[$n]} | ${RATE[$n]} | ${MIN[$n]} | ${MAX[$n]} | ${BUSY[$n]}% |"
 	done
 	echo
 	if [ "$CAIRN_OK" = 1 ]; then

@@ -23,7 +23,7 @@ setup() {
 	id[tar.gz]=$(import_id "$T/x.tar.gz" img:tgz)
 	id[tar.zst]=$(import_id "$T/x.tar.zst" img:tzst)
 	id[touched]=$(import_id "$T/touched" img:touched)
-	ROOT="$T/root2" id[store2]=$(ROOT="$T/root2" import_id "$T/src" img:dir)
+	id[store2]=$(ROOT="$T/root2" import_id "$T/src" img:dir)
 
 	local k bad=0
 	for k in "${!id[@]}"; do

@@ -69,7 +69,21 @@ store_snapshot() {
 		object_list
 		echo "## staging"
 		staging_leftovers
+		echo "## database"
+		db_dump
 	} >"$out" 2>&1
+}
+
+# db_dump: the images, tags and tag history tables of ROOT/cairn.db (not the
+# events audit log, where a failed command may rightly leave a trace).
+db_dump() {
+	if ! command -v sqlite3 >/dev/null; then
+		echo "sqlite3 CLI missing: install it (apt-get install -y sqlite3) to run the e2e tests" >&2
+		return 1
+	fi
+	if [ -f "$ROOT/cairn.db" ]; then
+		sqlite3 -readonly "$ROOT/cairn.db" '.dump images tags tag_history'
+	fi
 }
 
 # assert_store_unchanged BEFORE: compare a fresh snapshot with BEFORE.
@@ -112,9 +126,10 @@ import_id() {
 	local src=$1 ref=$2
 	shift 2
 	local out
-	out=$(cairn import "$@" "$src" "$ref" 2>"$BATS_TEST_TMPDIR/import.err") || {
+	mkdir -p "$BATS_TEST_TMPDIR/.snap"
+	out=$(cairn import "$@" "$src" "$ref" 2>"$BATS_TEST_TMPDIR/.snap/import.err") || {
 		echo "import $src $ref failed:" >&2
-		cat "$BATS_TEST_TMPDIR/import.err" >&2
+		cat "$BATS_TEST_TMPDIR/.snap/import.err" >&2
 		return 1
 	}
 	out=$(last_line "$out")
@@ -135,7 +150,7 @@ CAP_NET_RAW_V2=0000000200200000000000000000000000000000
 
 # mk_tree DIR: a small tree with every kind of metadata an image keeps:
 # files, nested dirs, symlinks (relative, absolute, dangling), a hardlink
-# group carrying an xattr, setuid/setgid/sticky bits, a foreign uid/gid,
+# group across directories, setuid/setgid/sticky bits, a foreign uid/gid,
 # security.capability and user.* xattrs, an empty file and an empty dir.
 mk_tree() {
 	local d=$1
@@ -276,16 +291,17 @@ PY
 }
 
 # tmpdir_snapshot FILE: every path under $BATS_TEST_TMPDIR outside the store
-# (and outside .snap/, where snapshots are kept) with its type, mode, owner,
+# (and outside .snap/, where snapshots are kept, and the separate-stderr-*
+# files of bats' run) with its type, mode, owner,
 # size, link target and, for files, content hash.
 tmpdir_snapshot() {
 	local out=$1
 	mkdir -p "$BATS_TEST_TMPDIR/.snap"
 	(
 		cd "$BATS_TEST_TMPDIR" || exit 1
-		find . \( -path ./root -o -path ./.snap \) -prune -o -printf '%y %m %U:%G %s %p -> %l\n' |
+		find . \( -path ./root -o -path ./.snap -o -name 'separate-stderr-*' \) -prune -o -printf '%y %m %U:%G %s %p -> %l\n' |
 			LC_ALL=C sort
-		find . \( -path ./root -o -path ./.snap \) -prune -o -type f -print0 |
+		find . \( -path ./root -o -path ./.snap -o -name 'separate-stderr-*' \) -prune -o -type f -print0 |
 			LC_ALL=C sort -z | xargs -0 -r sha256sum
 	) >"$out"
 }
