@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <time.h>
 
 int fsync_dir_at(int dirfd, const char *path)
@@ -270,4 +271,71 @@ int64_t now_monotonic_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int xattr_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct xattr *)a)->name, ((const struct xattr *)b)->name);
+}
+
+void xattrs_free(struct xattr *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].value);
+	}
+	free(v);
+}
+
+int fs_read_xattrs(int fd, struct xattr **ret, size_t *ret_n)
+{
+	char small[1024];
+	char *big = NULL, *names = small;
+	ssize_t n = flistxattr(fd, small, sizeof(small));
+	if (n < 0 && errno == ERANGE) {
+		n = flistxattr(fd, NULL, 0);
+		if (n < 0)
+			return -errno;
+		big = xmalloc((size_t)n + 1);
+		names = big;
+		n = flistxattr(fd, big, (size_t)n);
+	}
+	if (n < 0) {
+		int e = errno;
+		free(big);
+		*ret = NULL;
+		*ret_n = 0;
+		return (e == ENOTSUP || e == EOPNOTSUPP) ? 0 : -e;
+	}
+	struct xattr *v = NULL;
+	size_t count = 0;
+	int r = 0;
+	for (char *p = names; p < names + n; p += strlen(p) + 1) {
+		if (!*p || streq(p, "security.selinux"))
+			continue;
+		ssize_t vl = fgetxattr(fd, p, NULL, 0);
+		if (vl < 0) {
+			r = -errno;
+			break;
+		}
+		uint8_t *val = xmalloc((size_t)vl + 1);
+		vl = fgetxattr(fd, p, val, (size_t)vl);
+		if (vl < 0) {
+			r = -errno;
+			free(val);
+			break;
+		}
+		v = xreallocarray(v, count + 1, sizeof(*v));
+		v[count++] = (struct xattr){xstrdup(p), val, (size_t)vl};
+	}
+	free(big);
+	if (r < 0) {
+		xattrs_free(v, count);
+		return r;
+	}
+	if (count > 1)
+		qsort(v, count, sizeof(*v), xattr_cmp);
+	*ret = v;
+	*ret_n = count;
+	return 0;
 }

@@ -44,6 +44,19 @@ int open_in_root(int rootfd, const char *path, int flags, mode_t mode);
  * it, with the last component in *ret_base (pointing into path). */
 int open_parent_in_root(int rootfd, const char *path, const char **ret_base);
 
+/* One extended attribute. */
+struct xattr {
+	char *name;
+	uint8_t *value;
+	size_t len;
+};
+
+/* Read every xattr of an open file, sorted by name, except security.selinux
+ * (a label of the host, not of the content). *ret is owned by the caller
+ * (xattrs_free). A file system without xattrs gives none. */
+int fs_read_xattrs(int fd, struct xattr **ret, size_t *ret_n);
+void xattrs_free(struct xattr *v, size_t n);
+
 /* A unique name "prefix.XXXXXX" (random) for temp files and dirs. Caller frees. */
 char *tmp_name(const char *prefix);
 

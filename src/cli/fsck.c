@@ -11,9 +11,15 @@ static int run(struct cli *cli, int argc, char **argv);
 
 const struct command cmd_fsck = {
 	.name = "fsck",
-	.args = "",
+	.args = "[--repair]",
 	.summary = "Re-hash every object; report corrupt or missing ones and what they break",
-	.help = "Exit status 1 when any object is corrupt or missing.\n",
+	.help = "Also checks that no object's mode, owner or xattrs were changed (a checkout's\n"
+		"files are hardlinks into the store).\n"
+		"Exit status 1 when anything is wrong.\n"
+		"\n"
+		"Options:\n"
+		"  --repair   remove corrupt objects and copies (the next import or checkout\n"
+		"             writes them again) and reset changed metadata\n",
 	.run = run,
 };
 
@@ -108,9 +114,21 @@ static size_t check_image(struct store *store, struct state *st, const char *id,
 
 static int run(struct cli *cli, int argc, char **argv)
 {
-	int r = cli_parse_simple(cli, &cmd_fsck, argc, argv, 0, 0);
-	if (r >= 0)
-		return r;
+	static const struct option opts[] = {COMMON_LONG_OPTIONS,
+					     {"repair", no_argument, NULL, 'r'}, {0}};
+	bool repair = false;
+	int c, r;
+	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		if (c == 'r') {
+			repair = true;
+			continue;
+		}
+		r = cli_common_option(cli, &cmd_fsck, c, argv);
+		if (r >= 0)
+			return r;
+	}
+	if (optind != argc)
+		return cli_usage(&cmd_fsck, "unexpected argument \"%s\"", argv[optind]);
 	struct cairn_error err = {0};
 	_cleanup_(state_closep) struct state *st = NULL;
 	_cleanup_(store_closep) struct store *store = NULL;
@@ -119,8 +137,9 @@ static int run(struct cli *cli, int argc, char **argv)
 	size_t n_imgs = 0;
 	struct report rep = {0};
 	struct digest_set *corrupt = digest_set_new();
-	if (cli_open_store(cli, false, &store, &err) < 0 || cli_open_state(cli, &st, &err) < 0 ||
-	    store_fsck(store, (unsigned)get_nprocs(), &fr, &err) < 0 ||
+	if (cli_open_store(cli, false, &store, &err) < 0 ||
+	    store_lock(store, repair, &err) < 0 || cli_open_state(cli, &st, &err) < 0 ||
+	    store_fsck(store, (unsigned)get_nprocs(), repair, &fr, &err) < 0 ||
 	    state_image_list(st, &imgs, &n_imgs, &err) < 0) {
 		r = cli_error(&err);
 		goto out;
@@ -159,6 +178,24 @@ static int run(struct cli *cli, int argc, char **argv)
 		else
 			printf("%s object %s (used by no image)\n", rep.v[i].kind, name);
 	}
+	for (size_t i = 0; i < fr.n_bad_copies; i++) {
+		if (cli->json)
+			json_array_append_new(jprob, json_pack("{s:s, s:s}", "object",
+							       fr.bad_copies[i], "problem",
+							       "checkout copy changed"));
+		else
+			printf("changed checkout copy objects/%s (a checkout's file was written to)\n",
+			       fr.bad_copies[i]);
+	}
+	for (size_t i = 0; i < fr.n_changed_meta; i++) {
+		if (cli->json)
+			json_array_append_new(jprob, json_pack("{s:s, s:s}", "object",
+							       fr.changed_meta[i], "problem",
+							       "metadata changed"));
+		else
+			printf("changed metadata of objects/%s (a checkout's file was chmod/chown'ed)\n",
+			       fr.changed_meta[i]);
+	}
 	for (size_t i = 0; i < fr.n_bad_names; i++) {
 		if (cli->json)
 			json_array_append_new(jprob, json_pack("{s:s, s:s}", "object",
@@ -173,11 +210,12 @@ static int run(struct cli *cli, int argc, char **argv)
 	char bytes[32];
 	format_size(fr.bytes, bytes, sizeof(bytes));
 	if (cli->json)
-		print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "objects",
+		print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "objects",
 				     (json_int_t)fr.n_objects, "bytes", (json_int_t)fr.bytes,
 				     "corrupt", (json_int_t)fr.n_corrupt, "missing",
-				     (json_int_t)n_missing, "images", (json_int_t)n_imgs, "problems",
-				     jprob, "broken_images", jbroken));
+				     (json_int_t)n_missing, "images", (json_int_t)n_imgs, "repaired",
+				     (json_int_t)fr.repaired, "problems", jprob, "broken_images",
+				     jbroken));
 	else {
 		json_decref(jprob);
 		json_decref(jbroken);
@@ -185,8 +223,18 @@ static int run(struct cli *cli, int argc, char **argv)
 		       "%zu images broken\n",
 		       (unsigned long long)fr.n_objects, bytes, n_imgs, fr.n_corrupt, n_missing,
 		       broken);
+		if (fr.n_bad_copies || fr.n_changed_meta)
+			printf("%zu checkout copies and %zu objects with changed files or metadata\n",
+			       fr.n_bad_copies, fr.n_changed_meta);
+		if (repair)
+			printf("repaired %llu (re-import or check out again to restore what was "
+			       "removed)\n",
+			       (unsigned long long)fr.repaired);
 	}
-	r = (fr.n_corrupt || n_missing || fr.n_bad_names || broken) ? EXIT_FAILURE : EXIT_SUCCESS;
+	r = (fr.n_corrupt || n_missing || fr.n_bad_names || broken || fr.n_bad_copies ||
+	     fr.n_changed_meta)
+		    ? EXIT_FAILURE
+		    : EXIT_SUCCESS;
 out:
 	for (size_t i = 0; i < rep.n; i++) {
 		free(rep.v[i].image);

@@ -103,16 +103,25 @@ static int run(struct cli *cli, int argc, char **argv)
 	memcpy(im.id, id, sizeof(id));
 	memcpy(im.tree, tree, sizeof(tree));
 	subject = xasprintf("%s:%s", name, tag);
-	if (state_begin(st, &err) < 0)
-		goto fail;
-	if (state_image_add(st, &im, &err) < 0 ||
-	    state_tag_set(st, name, tag, id, "import", &err) < 0 ||
-	    state_event(st, "image.import", subject, id, &err) < 0) {
-		state_rollback(st);
-		goto fail;
+	/* Nothing to record when the image is known and the tag already points
+	 * at it: the unchanged re-import writes nothing at all. */
+	char current[DIGEST_STR_LEN];
+	struct state_image known = {0};
+	bool same = state_image_get(st, id, &known, NULL) == 0 &&
+		    state_tag_get(st, name, tag, current, NULL) == 0 && streq(current, id);
+	state_image_free(&known);
+	if (!same) {
+		if (state_begin(st, &err) < 0)
+			goto fail;
+		if (state_image_add(st, &im, &err) < 0 ||
+		    state_tag_set(st, name, tag, id, "import", &err) < 0 ||
+		    state_event(st, "image.import", subject, id, &err) < 0) {
+			state_rollback(st);
+			goto fail;
+		}
+		if (state_commit(st, &err) < 0)
+			goto fail;
 	}
-	if (state_commit(st, &err) < 0)
-		goto fail;
 
 	if (res.skipped)
 		cli_warn("skipped %llu special file%s (device nodes, fifos, sockets)",

@@ -34,36 +34,14 @@ struct scan {
 
 int read_xattrs_fd(int fd, struct tree_entry *e)
 {
-	char small[1024];
-	_cleanup_free_ char *big = NULL;
-	char *names = small;
-	ssize_t n = flistxattr(fd, small, sizeof(small));
-	if (n < 0 && errno == ERANGE) {
-		n = flistxattr(fd, NULL, 0);
-		if (n < 0)
-			return -errno;
-		big = xmalloc((size_t)n + 1);
-		names = big;
-		n = flistxattr(fd, big, (size_t)n);
-	}
-	if (n < 0)
-		return (errno == ENOTSUP || errno == EOPNOTSUPP) ? 0 : -errno;
-	for (char *p = names; p < names + n; p += strlen(p) + 1) {
-		if (streq(p, "security.selinux") || !*p)
-			continue;
-		ssize_t vl = fgetxattr(fd, p, NULL, 0);
-		if (vl < 0)
-			return -errno;
-		uint8_t *val = xmalloc((size_t)vl + 1);
-		vl = fgetxattr(fd, p, val, (size_t)vl);
-		if (vl < 0) {
-			free(val);
-			return -errno;
-		}
-		e->xattrs = xreallocarray(e->xattrs, e->n_xattrs + 1, sizeof(*e->xattrs));
-		e->xattrs[e->n_xattrs++] = (struct xattr){xstrdup(p), val, (size_t)vl};
-	}
-	tree_entry_sort_xattrs(e);
+	struct xattr *v;
+	size_t n;
+	int r = fs_read_xattrs(fd, &v, &n);
+	if (r < 0)
+		return r;
+	xattrs_free(e->xattrs, e->n_xattrs);
+	e->xattrs = v;
+	e->n_xattrs = n;
 	return 0;
 }
 

@@ -526,6 +526,13 @@ out:
 	return r;
 }
 
+static void strv_free_n_(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* --- digest sets ---------------------------------------------------------- */
 
 struct digest_set {
@@ -686,11 +693,13 @@ struct fsck_job {
 	struct store *store;
 	struct object_name *names;
 	size_t n, cap;
+	bool repair;
+	uid_t owner_uid;
+	gid_t owner_gid;
 	atomic_size_t next;
 	atomic_uint_fast64_t bytes;
 	pthread_mutex_t lock;
 	struct store_fsck_result *res;
-	int error;
 };
 
 static int fsck_collect(struct store *s, const struct object_name *o, void *u)
@@ -704,6 +713,65 @@ static int fsck_collect(struct store *s, const struct object_name *o, void *u)
 	return 0;
 }
 
+static void variant_key(const struct file_meta *m, char out[17]);
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+	*v = xreallocarray(*v, *n + 1, sizeof(char *));
+	(*v)[(*n)++] = s;
+}
+
+/* Check one object file: content against the name, metadata against what the
+ * name promises. Returns what is wrong in *what (static), or NULL. */
+static const char *fsck_one(struct fsck_job *job, const struct object_name *o, int fd,
+			    uint64_t *ret_size)
+{
+	struct digest got;
+	struct stat st;
+	if (digest_fd(fd, &got, ret_size) < 0 || !digest_eq(&got, &o->base))
+		return "content";
+	if (fstat(fd, &st) < 0)
+		return "content";
+	struct xattr *xv = NULL;
+	size_t xn = 0;
+	if (fs_read_xattrs(fd, &xv, &xn) < 0)
+		return "metadata";
+	const char *what = NULL;
+	if (!o->variant) {
+		if ((st.st_mode & 07777) != 0644 || st.st_uid != job->owner_uid ||
+		    st.st_gid != job->owner_gid || xn)
+			what = "metadata";
+	} else {
+		struct file_meta m = {st.st_mode & 07777, st.st_uid, st.st_gid, xv, xn};
+		char key[17];
+		variant_key(&m, key);
+		if (!streq(key, o->rel + 3 + DIGEST_HEX_LEN - 2 + 1))
+			what = "metadata";
+	}
+	xattrs_free(xv, xn);
+	return what;
+}
+
+static void fsck_repair(struct fsck_job *job, const struct object_name *o, const char *what,
+			int fd)
+{
+	bool ok;
+	if (streq(what, "content") || o->variant)
+		ok = unlinkat(job->store->objects_fd, o->rel, 0) == 0;
+	else {
+		/* A base object's metadata: put back the canonical one. */
+		ok = fchown(fd, job->owner_uid, job->owner_gid) == 0 && fchmod(fd, 0644) == 0;
+		struct xattr *xv = NULL;
+		size_t xn = 0;
+		if (ok && fs_read_xattrs(fd, &xv, &xn) == 0)
+			for (size_t i = 0; i < xn; i++)
+				ok = ok && fremovexattr(fd, xv[i].name) == 0;
+		xattrs_free(xv, xn);
+	}
+	if (ok)
+		job->res->repaired++;
+}
+
 static void *fsck_worker(void *u)
 {
 	struct fsck_job *job = u;
@@ -712,42 +780,54 @@ static void *fsck_worker(void *u)
 		if (i >= job->n)
 			break;
 		struct object_name *o = &job->names[i];
-		bool bad = !o->valid;
+		const char *what = NULL;
+		uint64_t size = 0;
+		int fd = -1;
 		if (o->valid) {
-			int fd = openat(job->store->objects_fd, o->rel,
-					O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-			struct digest got;
-			uint64_t size = 0;
-			if (fd < 0 || digest_fd(fd, &got, &size) < 0)
-				bad = true;
-			else
-				bad = !digest_eq(&got, &o->base);
-			safe_close(fd);
+			fd = openat(job->store->objects_fd, o->rel,
+				    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+			what = fd < 0 ? "content" : fsck_one(job, o, fd, &size);
 			atomic_fetch_add(&job->bytes, size);
 		}
-		if (!bad)
-			continue;
-		pthread_mutex_lock(&job->lock);
-		struct store_fsck_result *res = job->res;
-		if (!o->valid) {
-			res->bad_names =
-				xreallocarray(res->bad_names, res->n_bad_names + 1, sizeof(char *));
-			res->bad_names[res->n_bad_names++] = xstrdup(o->rel);
-		} else {
-			res->corrupt =
-				xreallocarray(res->corrupt, res->n_corrupt + 1, sizeof(struct digest));
-			res->corrupt[res->n_corrupt++] = o->base;
+		if (!o->valid || what) {
+			pthread_mutex_lock(&job->lock);
+			struct store_fsck_result *res = job->res;
+			if (!o->valid)
+				strv_push(&res->bad_names, &res->n_bad_names, xstrdup(o->rel));
+			else if (o->variant)
+				strv_push(&res->bad_copies, &res->n_bad_copies,
+					  xasprintf("%s: %s", o->rel, what));
+			else if (streq(what, "metadata"))
+				strv_push(&res->changed_meta, &res->n_changed_meta,
+					  xstrdup(o->rel));
+			else {
+				res->corrupt = xreallocarray(res->corrupt, res->n_corrupt + 1,
+							     sizeof(struct digest));
+				res->corrupt[res->n_corrupt++] = o->base;
+			}
+			if (job->repair && o->valid)
+				fsck_repair(job, o, what, fd);
+			pthread_mutex_unlock(&job->lock);
 		}
-		pthread_mutex_unlock(&job->lock);
+		safe_close(fd);
 	}
 	return NULL;
 }
 
-int store_fsck(struct store *s, unsigned nthreads, struct store_fsck_result *ret,
+static int bump_gc_generation(struct store *s, struct cairn_error *err);
+
+int store_fsck(struct store *s, unsigned nthreads, bool repair, struct store_fsck_result *ret,
 	       struct cairn_error *err)
 {
+	struct stat st;
+	if (fstat(s->objects_fd, &st) < 0)
+		return error_set(err, errno, "%s/objects: %s", s->root, strerror(errno));
 	struct store_fsck_result res = {0};
-	struct fsck_job job = {.store = s, .res = &res};
+	struct fsck_job job = {.store = s,
+			       .res = &res,
+			       .repair = repair,
+			       .owner_uid = st.st_uid,
+			       .owner_gid = st.st_gid};
 	pthread_mutex_init(&job.lock, NULL);
 	atomic_init(&job.next, 0);
 	atomic_init(&job.bytes, 0);
@@ -772,15 +852,24 @@ int store_fsck(struct store *s, unsigned nthreads, struct store_fsck_result *ret
 	res.n_objects = job.n;
 	res.bytes = atomic_load(&job.bytes);
 	free(job.names);
+	/* Removed objects must not be vouched for by a stat cache any more. */
+	if (repair && res.repaired && (r = bump_gc_generation(s, err)) < 0) {
+		store_fsck_result_free(&res);
+		return r;
+	}
+	if (repair && res.repaired && syncfs(s->objects_fd) < 0) {
+		store_fsck_result_free(&res);
+		return error_set(err, errno, "syncing the store: %s", strerror(errno));
+	}
 	*ret = res;
 	return 0;
 }
 
 void store_fsck_result_free(struct store_fsck_result *r)
 {
-	for (size_t i = 0; i < r->n_bad_names; i++)
-		free(r->bad_names[i]);
-	free(r->bad_names);
+	strv_free_n_(r->bad_names, r->n_bad_names);
+	strv_free_n_(r->bad_copies, r->n_bad_copies);
+	strv_free_n_(r->changed_meta, r->n_changed_meta);
 	free(r->corrupt);
 	*r = (struct store_fsck_result){0};
 }
@@ -829,6 +918,16 @@ uint64_t store_gc_generation(struct store *s)
 	return strtoull(data, NULL, 10);
 }
 
+static int bump_gc_generation(struct store *s, struct cairn_error *err)
+{
+	char gen[32];
+	int n = snprintf(gen, sizeof(gen), "%llu\n", (unsigned long long)store_gc_generation(s) + 1);
+	int r = write_file_atomic_at(s->root_fd, "gc-generation", gen, (size_t)n, 0600, true);
+	if (r < 0)
+		return error_set(err, -r, "writing %s/gc-generation: %s", s->root, strerror(-r));
+	return 0;
+}
+
 int store_gc(struct store *s, const struct digest_set *keep, bool dry_run,
 	     struct store_gc_result *ret, struct cairn_error *err)
 {
@@ -836,13 +935,9 @@ int store_gc(struct store *s, const struct digest_set *keep, bool dry_run,
 	if (!dry_run) {
 		/* Bump the generation first: a stat cache written before this gc must
 		 * not vouch for objects this gc may remove. */
-		char gen[32];
-		int n = snprintf(gen, sizeof(gen), "%llu\n",
-				 (unsigned long long)store_gc_generation(s) + 1);
-		int r = write_file_atomic_at(s->root_fd, "gc-generation", gen, (size_t)n, 0600,
-					     true);
+		int r = bump_gc_generation(s, err);
 		if (r < 0)
-			return error_set(err, -r, "writing gc generation: %s", strerror(-r));
+			return r;
 		/* Staging areas of crashed imports (the exclusive lock says no
 		 * transaction is running). */
 		int tfd = fcntl(s->tmp_fd, F_DUPFD_CLOEXEC, 3);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "../base/error.h"
+#include "../base/fs.h"
 #include "../base/hash.h"
 
 #include <sys/types.h>
@@ -89,16 +90,25 @@ bool digest_set_contains(const struct digest_set *set, const struct digest *d);
 size_t digest_set_size(const struct digest_set *set);
 
 struct store_fsck_result {
-	struct digest *corrupt; /* content does not hash to the name */
+	struct digest *corrupt; /* objects whose content does not hash to the name */
 	size_t n_corrupt;
+	char **bad_copies; /* "ab/cdef….key: content" — checkout copies gone wrong */
+	size_t n_bad_copies;
+	char **changed_meta; /* objects whose mode, owner or xattrs were changed */
+	size_t n_changed_meta;
 	char **bad_names; /* files in objects/ that are not objects */
 	size_t n_bad_names;
 	uint64_t n_objects;
 	uint64_t bytes;
+	uint64_t repaired; /* with repair: files removed or reset */
 };
-/* Re-hash every object on nthreads threads. Fills ret (caller frees with
- * store_fsck_result_free). Returns 0 even when corruption is found. */
-int store_fsck(struct store *s, unsigned nthreads, struct store_fsck_result *ret,
+/* Re-hash every object on nthreads threads, and check the metadata of every
+ * object (mode 0644, the store's owner, no xattrs) and copy (the metadata its
+ * name promises). Fills ret (caller frees with store_fsck_result_free);
+ * returns 0 even when problems are found. With repair (exclusive lock held):
+ * corrupt objects and copies are removed, so the next import or checkout
+ * writes them again, and changed metadata is reset. */
+int store_fsck(struct store *s, unsigned nthreads, bool repair, struct store_fsck_result *ret,
 	       struct cairn_error *err);
 void store_fsck_result_free(struct store_fsck_result *r);
 
@@ -118,13 +128,6 @@ int store_gc(struct store *s, const struct digest_set *keep, bool dry_run,
 uint64_t store_gc_generation(struct store *s);
 
 /* --- checkouts --------------------------------------------------------- */
-
-/* One extended attribute. */
-struct xattr {
-	char *name;
-	uint8_t *value;
-	size_t len;
-};
 
 /* Metadata of one file as a checkout needs it. */
 struct file_meta {

@@ -62,18 +62,18 @@ random_sleep_ms() {
 	[ "$window" -le 300 ] || window=300
 	echo "import of BIGDIR takes ${dur} ms; killing at 0..${window} ms"
 
-	local big_id="" i src pid rc killed=0 completed=0 ids id
+	local big_id="" iter src pid rc killed=0 completed=0 ids id
 	local deadline=$((SECONDS + 120))
-	for i in $(seq 1 50); do
-		if [ $((i % 2)) -eq 0 ]; then src="$T/big.tar"; else src="$T/big"; fi
-		"$CAIRN" --root "$ROOT" import -q "$src" "crash:t$i" >/dev/null 2>&1 &
+	for iter in $(seq 1 50); do
+		if [ $((iter % 2)) -eq 0 ]; then src="$T/big.tar"; else src="$T/big"; fi
+		"$CAIRN" --root "$ROOT" import -q "$src" "crash:t$iter" >/dev/null 2>&1 &
 		pid=$!
 		random_sleep_ms "$window"
 		kill -9 "$pid" 2>/dev/null || true
 		rc=0
 		wait "$pid" 2>/dev/null || rc=$?
 		if [ "$rc" -eq 137 ]; then killed=$((killed + 1)); else completed=$((completed + 1)); fi
-		local what="iteration $i ($src, killed at ${DELAY} ms, exit $rc)"
+		local what="iteration $iter ($src, killed at ${DELAY} ms, exit $rc)"
 
 		run c fsck
 		[ "$status" -eq 0 ] || { echo "$what: fsck failed"; show; return 1; }
@@ -99,7 +99,7 @@ print("\n".join(sorted({i["id"] for i in json.load(sys.stdin) if i["tag"] != "1"
 		run c verify keep:1 "$T/keep"
 		[ "$status" -eq 0 ] || { echo "$what: keep:1 damaged"; show; return 1; }
 
-		[ "$SECONDS" -lt "$deadline" ] || { echo "too slow: $i iterations"; return 1; }
+		[ "$SECONDS" -lt "$deadline" ] || { echo "too slow: $iter iterations"; return 1; }
 	done
 	echo "killed during import: $killed, completed before the kill: $completed"
 	# the test only means something if kills landed inside imports
@@ -118,9 +118,9 @@ print("\n".join(sorted({i["id"] for i in json.load(sys.stdin) if i["tag"] != "1"
 @test "crash: kill -9 during the first import into a new store" {
 	mkdir "$T/src"
 	echo "first" >"$T/src/f"
-	local i rc
-	for i in $(seq 1 20); do
-		ROOT="$T/new$i"
+	local iter rc
+	for iter in $(seq 1 20); do
+		ROOT="$T/new$iter"
 		"$CAIRN" --root "$ROOT" import -q "$T/src" first:1 >/dev/null 2>&1 &
 		pid=$!
 		random_sleep_ms 60
@@ -131,7 +131,7 @@ print("\n".join(sorted({i["id"] for i in json.load(sys.stdin) if i["tag"] != "1"
 		if [ -e "$ROOT" ]; then
 			run --separate-stderr c fsck
 			if [ "$status" -ne 0 ]; then
-				echo "iteration $i (killed at ${DELAY} ms, exit $rc): fsck failed on the store left behind"
+				echo "iteration $iter (killed at ${DELAY} ms, exit $rc): fsck failed on the store left behind"
 				show
 				ls -A "$ROOT"
 				return 1
@@ -154,8 +154,8 @@ for i in range(200):
 ' "$T/keep"
 	import_id "$T/keep" keep:1 >/dev/null
 
-	local i pid rc killed=0 deadline=$((SECONDS + 60))
-	for i in $(seq 1 15); do
+	local iter pid rc killed=0 deadline=$((SECONDS + 60))
+	for iter in $(seq 1 15); do
 		rm -rf "$T/junk"
 		mkdir "$T/junk"
 		python3 -c '
@@ -176,7 +176,7 @@ for i in range(300):
 
 		run c fsck
 		if [ "$status" -ne 0 ]; then
-			echo "iteration $i: fsck failed after gc was killed at ${DELAY} ms (exit $rc)"
+			echo "iteration $iter: fsck failed after gc was killed at ${DELAY} ms (exit $rc)"
 			show
 			return 1
 		fi
@@ -186,7 +186,7 @@ for i in range(300):
 		[ "$status" -eq 0 ] || { show; return 1; }
 		run c fsck
 		[ "$status" -eq 0 ] || { show; return 1; }
-		[ "$SECONDS" -lt "$deadline" ] || { echo "too slow: $i iterations"; return 1; }
+		[ "$SECONDS" -lt "$deadline" ] || { echo "too slow: $iter iterations"; return 1; }
 	done
 	echo "gc killed mid-way $killed times out of 15"
 	[ -z "$(c images | grep junk)" ]

@@ -129,12 +129,34 @@ static void test_corruption_detected(void **state)
 	assert_int_equal(store_read_object(s, &bad, &data, &len, &err), -EBADMSG);
 	assert_non_null(strstr(error_message(&err), "corrupt"));
 	error_clear(&err);
+	/* a changed mode on the good object is metadata damage, not corruption */
+	char rel[DIGEST_HEX_LEN + 2];
+	store_object_relpath(&good, rel);
+	char *gpath = xasprintf("%s/objects/%s", store_root(s), rel);
+	assert_int_equal(chmod(gpath, 04755), 0);
 	struct store_fsck_result fr;
-	assert_int_equal(store_fsck(s, 2, &fr, &err), 0);
+	assert_int_equal(store_fsck(s, 2, false, &fr, &err), 0);
 	assert_int_equal(fr.n_objects, 2);
 	assert_int_equal(fr.n_corrupt, 1);
 	assert_true(digest_eq(&fr.corrupt[0], &bad));
+	assert_int_equal(fr.n_changed_meta, 1);
+	assert_string_equal(fr.changed_meta[0], rel);
 	store_fsck_result_free(&fr);
+	/* repair: the corrupt object goes (a re-import writes it again), the
+	 * mode is reset, the stat caches are invalidated */
+	uint64_t gen = store_gc_generation(s);
+	assert_int_equal(store_fsck(s, 1, true, &fr, &err), 0);
+	assert_int_equal(fr.repaired, 2);
+	store_fsck_result_free(&fr);
+	assert_false(store_has_object(s, &bad));
+	struct stat st;
+	assert_int_equal(stat(gpath, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(store_gc_generation(s), gen + 1);
+	assert_int_equal(store_fsck(s, 2, false, &fr, &err), 0);
+	assert_int_equal(fr.n_corrupt + fr.n_changed_meta + fr.n_bad_copies, 0);
+	store_fsck_result_free(&fr);
+	free(gpath);
 	store_close(s);
 	scratch_free(dir);
 }
