@@ -10,7 +10,9 @@ const struct command cmd_import = {
 	.name = "import",
 	.args = "[OPTIONS] SOURCE NAME[:TAG]",
 	.summary = "Import a directory or a tar archive (plain, gzip, zstd, xz) as an image",
-	.help = "Prints the image id (sha256:...). The id depends only on the files and their\n"
+	/* SOURCE "-" reads a tar archive from standard input. */
+	.help = "SOURCE is a directory, a tar file, or - for a tar on standard input.\n"
+		"Prints the image id (sha256:...). The id depends only on the files and their\n"
 		"metadata, never on mtimes or on when or where the import ran.\n"
 		"Device nodes, fifos and sockets are left out with a warning.\n"
 		"\n"
@@ -93,7 +95,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	char id[DIGEST_STR_LEN], tree[DIGEST_STR_LEN];
 	digest_to_string(&res.id, id);
 	digest_to_string(&res.tree, tree);
-	abs = realpath(source, NULL);
+	abs = streq(source, "-") ? xstrdup("(stdin)") : realpath(source, NULL);
 	what = xasprintf("import %s %s", res.source_kind,
 					      abs ? abs : source);
 	struct state_image im = {.created_ns = now_realtime_ns(),

@@ -67,7 +67,8 @@ struct import_result {
 };
 void import_result_free(struct import_result *r);
 
-/* Import a directory or a tar archive (plain, gzip, zstd, xz, bzip2) at source
+/* Import a directory or a tar archive (plain, gzip, zstd, xz, bzip2; "-" reads
+ * one from standard input) at source
  * into the store as a new image with config (a JSON object, borrowed; NULL for
  * empty). All objects are durable when it returns 0; nothing new is visible
  * when it fails. The caller holds the store lock (shared). */

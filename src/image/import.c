@@ -442,7 +442,9 @@ int image_import(struct store *s, const char *source, const json_t *config,
 		lim = *limits;
 	if (lim.max_depth > TREE_MAX_DEPTH)
 		lim.max_depth = TREE_MAX_DEPTH;
-	_cleanup_close_ int fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* "-" is a tar archive on standard input. */
+	_cleanup_close_ int fd = streq(source, "-") ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)
+						   : open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return error_set(err, errno, "%s: %s", source, strerror(errno));
 	struct stat st;
@@ -452,7 +454,7 @@ int image_import(struct store *s, const char *source, const json_t *config,
 	int r;
 	if (S_ISDIR(st.st_mode))
 		r = import_dir(s, source, fd, config, &lim, &res, err);
-	else if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
+	else if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || streq(source, "-"))
 		r = import_tar_fd(s, fd, config, &lim, &res, err);
 	else
 		return error_set(err, EINVAL, "%s: not a directory or a tar archive", source);
