@@ -442,19 +442,25 @@ int image_import(struct store *s, const char *source, const json_t *config,
 		lim = *limits;
 	if (lim.max_depth > TREE_MAX_DEPTH)
 		lim.max_depth = TREE_MAX_DEPTH;
-	/* "-" is a tar archive on standard input. */
-	_cleanup_close_ int fd = streq(source, "-") ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)
-						   : open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* "-" is a tar archive on standard input. Anything else is looked at
+	 * before it is opened: opening a socket or a device is not harmless. */
+	bool is_stdin = streq(source, "-");
+	struct stat st;
+	if (!is_stdin && stat(source, &st) < 0)
+		return error_set(err, errno, "%s: %s", source, strerror(errno));
+	if (!is_stdin && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+		return error_set(err, EINVAL, "%s: not a directory or a tar archive", source);
+	_cleanup_close_ int fd = is_stdin ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)
+					  : open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return error_set(err, errno, "%s: %s", source, strerror(errno));
-	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return error_set(err, errno, "%s: %s", source, strerror(errno));
 	struct import_result res = {0};
 	int r;
 	if (S_ISDIR(st.st_mode))
 		r = import_dir(s, source, fd, config, &lim, &res, err);
-	else if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || streq(source, "-"))
+	else if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || is_stdin)
 		r = import_tar_fd(s, fd, config, &lim, &res, err);
 	else
 		return error_set(err, EINVAL, "%s: not a directory or a tar archive", source);

@@ -255,9 +255,15 @@ static int tar_entry(struct tar_import *ti, struct archive *a, struct archive_en
 			tree_entry_free(&ne);
 			return r;
 		}
+		/* Names of one inode share its metadata. tar writes the xattrs
+		 * only with the first name, so the others take the target's. */
+		const struct tree_entry *te = &ti->tree.entries[t];
 		ne.type = ENTRY_FILE;
-		ne.digest = ti->tree.entries[t].digest;
-		ne.size = ti->tree.entries[t].size;
+		ne.digest = te->digest;
+		ne.size = te->size;
+		ne.mode = te->mode;
+		ne.uid = te->uid;
+		ne.gid = te->gid;
 		link_target = (size_t)t + 1;
 	} else if (type == AE_IFDIR) {
 		ne.type = ENTRY_DIR;
@@ -284,6 +290,17 @@ static int tar_entry(struct tar_import *ti, struct archive *a, struct archive_en
 	if (r < 0) {
 		tree_entry_free(&ne);
 		return r;
+	}
+	if (link_target && ne.n_xattrs == 0) {
+		const struct tree_entry *te = &ti->tree.entries[link_target - 1];
+		ne.xattrs = xcalloc(te->n_xattrs ? te->n_xattrs : 1, sizeof(*ne.xattrs));
+		for (size_t i = 0; i < te->n_xattrs; i++) {
+			const struct xattr *x = &te->xattrs[i];
+			uint8_t *v = xmalloc(x->len + 1);
+			memcpy(v, x->value, x->len);
+			ne.xattrs[i] = (struct xattr){xstrdup(x->name), v, x->len};
+		}
+		ne.n_xattrs = te->n_xattrs;
 	}
 	/* A later entry for the same path replaces the earlier one, as when
 	 * extracting. */

@@ -58,6 +58,7 @@ static int checkout_entries(struct store *s, const struct tree *t, int rootfd,
 			    struct cairn_error *err)
 {
 	struct parent_cache pc = {.fd = -1};
+	struct digest_set *verified = digest_set_new();
 	int r = 0;
 	for (size_t i = 1; i < t->n && r == 0; i++) {
 		const struct tree_entry *e = &t->entries[i];
@@ -80,7 +81,7 @@ static int checkout_entries(struct store *s, const struct tree *t, int rootfd,
 					      .gid = e->gid,
 					      .xattrs = e->xattrs,
 					      .n_xattrs = e->n_xattrs};
-			r = store_link_object(s, &e->digest, &m, pfd, base, err);
+			r = store_link_object(s, &e->digest, &m, pfd, base, verified, err);
 			if (r < 0)
 				error_wrap(err, "%s", e->path);
 			break;
@@ -95,6 +96,7 @@ static int checkout_entries(struct store *s, const struct tree *t, int rootfd,
 	}
 	safe_close(pc.fd);
 	free(pc.path);
+	digest_set_free(verified);
 	/* Directory metadata last and deepest first, so a 0555 directory is
 	 * filled before it is closed. */
 	for (size_t i = t->n; r == 0 && i-- > 0;)

@@ -40,24 +40,38 @@ int store_root_fd(const struct store *s)
 	return s->root_fd;
 }
 
+/* Create what is missing of the layout. objects/ with its 256 shards appears
+ * at once (built as objects.new, synced, renamed), so a store whose creation
+ * was killed is either without objects/ (and is created again) or complete. */
 static int store_init_layout(int root_fd)
 {
 	for (size_t i = 0; i < ELEMENTSOF(subdirs); i++)
-		if (mkdirat(root_fd, subdirs[i], 0700) < 0 && errno != EEXIST)
+		if (!streq(subdirs[i], "objects") && mkdirat(root_fd, subdirs[i], 0700) < 0 &&
+		    errno != EEXIST)
 			return -errno;
+	if (faccessat(root_fd, "objects", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	int r = rm_rf_at(root_fd, "objects.new");
+	if (r < 0)
+		return r;
+	if (mkdirat(root_fd, "objects.new", 0700) < 0)
+		return -errno;
 	_cleanup_close_ int ofd =
-		openat(root_fd, "objects", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		openat(root_fd, "objects.new", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (ofd < 0)
 		return -errno;
 	for (unsigned i = 0; i < 256; i++) {
 		char name[3];
 		snprintf(name, sizeof(name), "%02x", i);
-		if (mkdirat(ofd, name, 0700) < 0 && errno != EEXIST)
+		if (mkdirat(ofd, name, 0700) < 0)
 			return -errno;
 	}
-	int r = fsync_dir_at(ofd, NULL);
-	if (r < 0)
-		return r;
+	if (syncfs(ofd) < 0)
+		return -errno;
+	if (renameat2(root_fd, "objects.new", root_fd, "objects", RENAME_NOREPLACE) < 0 &&
+	    errno != EEXIST)
+		return -errno;
+	(void)rm_rf_at(root_fd, "objects.new"); /* when another process won the race */
 	return fsync_dir_at(root_fd, NULL);
 }
 
@@ -73,9 +87,12 @@ int store_open(const char *root, bool create, struct store **ret, struct cairn_e
 	if (root_fd < 0)
 		return error_set(err, errno, "cannot open store root %s: %s", root,
 				 strerror(errno));
-	if (create || faccessat(root_fd, "objects/ff", F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (!create)
-			return error_set(err, ENOENT, "%s is not a cairn store (no objects/)", root);
+	/* Without objects/ this is no store, unless objects.new says a creation
+	 * was interrupted: then finishing it is what the user wants. */
+	if (!create && faccessat(root_fd, "objects", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    faccessat(root_fd, "objects.new", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return error_set(err, ENOENT, "%s is not a cairn store (no objects/)", root);
+	{
 		int r = store_init_layout(root_fd);
 		if (r < 0)
 			return error_set(err, -r, "cannot initialise store %s: %s", root,
@@ -1074,11 +1091,40 @@ static int store_object_variant(struct store *s, const struct digest *d,
 	return 0;
 }
 
+/* Hash the object file at rel (objects/-relative) against d, once per set. */
+static int verify_object_file(struct store *s, const char *rel, const struct digest *d,
+			      struct digest_set *verified, struct cairn_error *err)
+{
+	struct digest key;
+	digest_buffer(rel, strlen(rel), &key);
+	if (verified && digest_set_contains(verified, &key))
+		return 0;
+	_cleanup_close_ int fd = openat(s->objects_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct digest got;
+	if (fd < 0 || digest_fd(fd, &got, NULL) < 0)
+		return error_set(err, errno, "object objects/%s: %s", rel, strerror(errno));
+	if (!digest_eq(&got, d)) {
+		char name[DIGEST_STR_LEN];
+		digest_to_string(d, name);
+		return error_set(err, EBADMSG,
+				 "object %s (objects/%s) is corrupt; run 'cairn fsck --repair' "
+				 "and import the image again",
+				 name, rel);
+	}
+	if (verified)
+		digest_set_add(verified, &key);
+	return 0;
+}
+
 int store_link_object(struct store *s, const struct digest *d, const struct file_meta *meta,
-		      int dirfd, const char *name, struct cairn_error *err)
+		      int dirfd, const char *name, struct digest_set *verified,
+		      struct cairn_error *err)
 {
 	_cleanup_free_ char *rel = NULL;
 	int r = store_object_variant(s, d, meta, &rel, err);
+	if (r < 0)
+		return r;
+	r = verify_object_file(s, rel, d, verified, err);
 	if (r < 0)
 		return r;
 	if (linkat(s->objects_fd, rel, dirfd, name, 0) == 0)

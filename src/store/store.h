@@ -129,6 +129,8 @@ uint64_t store_gc_generation(struct store *s);
 
 /* --- checkouts --------------------------------------------------------- */
 
+struct digest_set;
+
 /* Metadata of one file as a checkout needs it. */
 struct file_meta {
 	uint32_t mode; /* 07777 bits */
@@ -140,9 +142,12 @@ struct file_meta {
 /* Put a file with content d and metadata meta at dirfd/name: a hardlink to the
  * object when its metadata matches, else to a variant (a copy of the object
  * carrying meta, made once and kept beside it), or a copy when dirfd is on
- * another file system. */
+ * another file system. The file linked is hashed first (once per checkout:
+ * verified remembers what was checked), so a corrupt object is never served:
+ * -EBADMSG names it. */
 int store_link_object(struct store *s, const struct digest *d, const struct file_meta *meta,
-		      int dirfd, const char *name, struct cairn_error *err);
+		      int dirfd, const char *name, struct digest_set *verified,
+		      struct cairn_error *err);
 
 /* Materialize tree t at dir (which must not exist, or be an empty directory):
  * built beside it under a temporary name, synced when durable, then renamed

@@ -56,3 +56,24 @@ setup() {
 	assert_one_line_error
 	[ ! -e "$T/never" ]
 }
+
+@test "checkout: without DIR makes the shared checkout that verify uses by default" {
+	local id
+	id=$(cairn --json inspect co:1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+	run --separate-stderr cairn checkout co:1
+	show
+	[ "$status" -eq 0 ]
+	local dir
+	dir=$(last_line "$output")
+	[ -d "$dir" ]
+	[[ "$dir" == "$ROOT/checkouts/"* ]]
+	[[ "$dir" == *"${id#sha256:}"* ]]
+	diff -r "$T/src" "$dir"
+	run cairn verify co:1
+	show
+	[ "$status" -eq 0 ]
+	# made once: a second call gives the same directory
+	run --separate-stderr cairn checkout co:1
+	[ "$status" -eq 0 ]
+	[ "$(last_line "$output")" = "$dir" ]
+}

@@ -48,15 +48,22 @@ assert ("sha256:" + sys.argv[1]) in json.dumps(f["problems"]), f
 assert sys.argv[2] in json.dumps(f["broken_images"]), f
 ' "$VICTIM" "$ID"
 
-	# verify of a checkout made before would also see it; a new checkout must
-	# not silently serve the corrupt object
+}
+
+@test "fsck: a corrupt object is never served by checkout (DESIGN.md section 5)" {
+	python3 -c '
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(5); b = f.read(1); f.seek(5); f.write(bytes([b[0] ^ 0x01]))
+' "$VICTIM_OBJ"
+	# "An object whose content does not hash to its name is corruption,
+	# reported by fsck, never served."
 	run --separate-stderr cairn checkout app:1 "$T/co"
 	show
-	if [ "$status" -eq 0 ]; then
-		run cairn verify app:1 "$T/co"
-		show
-		[ "$status" -eq 1 ]
-	fi
+	[ "$status" -eq 1 ]
+	assert_one_line_error
+	[[ "$stderr" == *"$VICTIM"* || "$stderr" == *d/victim* ]]
+	[ ! -e "$T/co/d/victim" ]
 }
 
 @test "fsck: a deleted object is reported missing with its digest and image" {

@@ -20,7 +20,6 @@ assert_refused_by() {
 	show
 	[ "$status" -eq 1 ]
 	assert_one_line_error
-	[[ "$stderr" == *limit* || "$stderr" == *"$opt"* ]]
 	[[ "$stderr" == *"$opt"* ]]
 	[[ "$output" != *sha256:* ]]
 	assert_store_unchanged "$T/.snap/store"

@@ -80,7 +80,10 @@ assert_usage_error() {
 	run --separate-stderr cairn import "$T"
 	show
 	assert_usage_error
-	run --separate-stderr cairn checkout x:1
+	run --separate-stderr cairn checkout
+	show
+	assert_usage_error
+	run --separate-stderr cairn checkout x:1 "$T/a" "$T/b"
 	show
 	assert_usage_error
 	run --separate-stderr cairn tag a:1 b:1 c:1
