@@ -76,13 +76,14 @@ int image_ref_parse(const char *ref, char **ret_name, char **ret_tag, struct cai
 				 "use the id directly",
 				 ref);
 	size_t len = strlen(ref);
-	if (len > 255)
-		return error_set(err, EINVAL, "invalid image name \"%.40s…\": longer than 255",
-				 ref);
 	/* The tag is after the last ':' that comes after the last '/'. */
 	const char *slash = strrchr(ref, '/');
 	const char *colon = strrchr(slash ? slash : ref, ':');
-	_cleanup_free_ char *name = xstrndup(ref, colon ? (size_t)(colon - ref) : len);
+	size_t name_len = colon ? (size_t)(colon - ref) : len;
+	if (name_len > 255)
+		return error_set(err, EINVAL, "invalid image name \"%.40s…\": longer than 255",
+				 ref);
+	_cleanup_free_ char *name = xstrndup(ref, name_len);
 	const char *tag = colon ? colon + 1 : "latest";
 	if (!tag_valid(tag))
 		return error_set(err, EINVAL,

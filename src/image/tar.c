@@ -101,24 +101,35 @@ static int tar_path(struct tar_import *ti, const char *raw, char **ret)
 	return 0;
 }
 
+/* Linux's limits: a value of at most 64 KiB; names (tree_xattr_name_valid)
+ * of at most 255 bytes in one of four namespaces. */
+#define XATTR_VALUE_MAX 65536
+#define XATTR_TOTAL_MAX (128u << 10)
+
 static int tar_xattrs(struct tar_import *ti, struct archive_entry *ae, struct tree_entry *e)
 {
 	const char *name;
 	const void *value;
-	size_t size;
+	size_t size, total = 0;
 	archive_entry_xattr_reset(ae);
 	while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
-		if (!name || !*name || !utf8_valid(name, strlen(name)))
-			return error_set(ti->err, EINVAL, "entry \"%s\": invalid xattr name",
+		if (!name || !tree_xattr_name_valid(name))
+			return error_set(ti->err, EINVAL,
+					 "entry \"%s\": invalid xattr name (not user., trusted., "
+					 "security. or system., or longer than 255)",
 					 e->path);
 		if (streq(name, "security.selinux"))
 			continue;
-		bool dup = false;
-		for (size_t i = 0; i < e->n_xattrs; i++)
-			dup = dup || streq(e->xattrs[i].name, name);
-		if (dup)
-			return error_set(ti->err, EINVAL, "entry \"%s\": xattr %s given twice",
-					 e->path, name);
+		total += strlen(name) + size;
+		if (size > XATTR_VALUE_MAX || total > XATTR_TOTAL_MAX)
+			return error_set(ti->err, EFBIG, "entry \"%s\": xattrs larger than Linux allows",
+					 e->path);
+		ti->bytes += strlen(name) + size;
+		if (ti->bytes > ti->lim->max_bytes)
+			return error_set(ti->err, EFBIG,
+					 "entry \"%s\": more than %llu bytes of content (the limit; see "
+					 "--max-bytes)",
+					 e->path, (unsigned long long)ti->lim->max_bytes);
 		uint8_t *v = xmalloc(size + 1);
 		if (size)
 			memcpy(v, value, size);
@@ -126,6 +137,32 @@ static int tar_xattrs(struct tar_import *ti, struct archive_entry *ae, struct tr
 		e->xattrs[e->n_xattrs++] = (struct xattr){xstrdup(name), v, size};
 	}
 	tree_entry_sort_xattrs(e);
+	/* bsdtar writes each xattr twice (LIBARCHIVE.xattr and SCHILY.xattr):
+	 * the same value twice is one xattr, two values are an error. */
+	size_t out = 0;
+	for (size_t i = 0; i < e->n_xattrs; i++) {
+		struct xattr *x = &e->xattrs[i];
+		if (out > 0 && streq(e->xattrs[out - 1].name, x->name)) {
+			struct xattr *prev = &e->xattrs[out - 1];
+			bool same = prev->len == x->len && memcmp(prev->value, x->value, x->len) == 0;
+			free(x->name);
+			free(x->value);
+			if (!same) {
+				for (size_t k = i + 1; k < e->n_xattrs; k++) {
+					free(e->xattrs[k].name);
+					free(e->xattrs[k].value);
+				}
+				e->n_xattrs = out;
+				return error_set(ti->err, EINVAL,
+						 "entry \"%s\": xattr %s given twice with different "
+						 "values",
+						 e->path, prev->name);
+			}
+			continue;
+		}
+		e->xattrs[out++] = *x;
+	}
+	e->n_xattrs = out;
 	return 0;
 }
 
@@ -250,7 +287,7 @@ static int tar_entry(struct tar_import *ti, struct archive *a, struct archive_en
 				      "file earlier in the archive",
 				      ne.path, hardlink);
 		if (r < 0) {
-			if (ti->err && !strstr(error_message(ti->err), ne.path))
+			if (t >= 0 || !ti->err || !strstr(error_message(ti->err), "hardlink to"))
 				error_wrap(ti->err, "entry \"%s\": hardlink target", ne.path);
 			tree_entry_free(&ne);
 			return r;
@@ -428,7 +465,14 @@ static struct archive *tar_reader(void)
 	struct archive *a = archive_read_new();
 	if (!a)
 		oom();
-	archive_read_support_filter_all(a);
+	/* Only the compressions libarchive decodes itself: filter_all would also
+	 * run external programs (lrzip, lzop, ...) chosen by the input's first
+	 * bytes. */
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_lzma(a);
+	archive_read_support_filter_zstd(a);
 	archive_read_support_format_tar(a);
 	return a;
 }

@@ -128,6 +128,18 @@ static const char *type_name(enum entry_type t)
 	return "?";
 }
 
+bool tree_xattr_name_valid(const char *name)
+{
+	static const char *const ns[] = {"user.", "trusted.", "security.", "system."};
+	size_t n = strlen(name);
+	if (n > 255 || !utf8_valid(name, n))
+		return false;
+	for (size_t i = 0; i < ELEMENTSOF(ns); i++)
+		if (startswith(name, ns[i]) && n > strlen(ns[i]))
+			return true;
+	return false;
+}
+
 int tree_validate(const struct tree *t, struct cairn_error *err)
 {
 	if (t->n == 0 || !streq(t->entries[0].path, ".") || t->entries[0].type != ENTRY_DIR)
@@ -145,6 +157,11 @@ int tree_validate(const struct tree *t, struct cairn_error *err)
 		if (e->type == ENTRY_SYMLINK && (!e->target || !*e->target))
 			return error_set(err, EINVAL, "entry \"%s\": symlink without a target",
 					 e->path);
+		for (size_t k = 0; k < e->n_xattrs; k++)
+			if (!tree_xattr_name_valid(e->xattrs[k].name) ||
+			    (k > 0 && strcmp(e->xattrs[k - 1].name, e->xattrs[k].name) >= 0))
+				return error_set(err, EINVAL,
+						 "entry \"%s\": invalid or repeated xattr name", e->path);
 		if (i == 0)
 			continue;
 		/* The parent must be a directory in the tree: this is what stops a

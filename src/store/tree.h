@@ -52,9 +52,14 @@ void tree_entry_sort_xattrs(struct tree_entry *e);
  * "." alone (the root) is valid. Returns a static reason or NULL when valid. */
 const char *tree_path_problem(const char *path);
 
+/* True for an xattr name Linux can set: "user.", "trusted.", "security." or
+ * "system." and more, valid UTF-8, at most 255 bytes. */
+bool tree_xattr_name_valid(const char *name);
+
 /* Check a sorted tree: unique valid paths, a root entry, every parent present
  * and a directory (so no path passes through a symlink or a file), hardlinks
- * pointing at an earlier regular file with the same content. On failure err
+ * pointing at an earlier regular file with the same content, xattr names
+ * valid and unique. On failure err
  * names the first bad entry. */
 int tree_validate(const struct tree *t, struct cairn_error *err);
 

@@ -90,12 +90,14 @@ for t in "${targets[@]}"; do
 	if [ -d "$here/corpus/$name" ]; then
 		cp -R "$here/corpus/$name/." "$work/corpus/"
 	fi
+	dict=()
+	[ -f "$here/$t.dict" ] && dict=(-dict="$here/$t.dict")
 	log="$artifacts/$t.log"
 	# TMPDIR: fuzz_tar keeps its scratch store there.
 	(cd "$work" && TMPDIR="$work/tmp" "$build/tests/fuzz/$t" \
 		-max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 \
 		-artifact_prefix="$artifacts/$t-" -print_final_stats=1 \
-		"$work/corpus") >"$log" 2>&1
+		${dict[@]+"${dict[@]}"} "$work/corpus") >"$log" 2>&1
 	rc=$?
 	runs=$(sed -n 's/^Done \([0-9]*\) runs in.*/\1/p' "$log" | tail -n 1)
 	crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)

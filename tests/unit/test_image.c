@@ -31,6 +31,22 @@ static void test_ref_parse(void **state)
 		assert_non_null(err.msg);
 		error_clear(&err);
 	}
+	/* a 250-character name is fine, with or without a tag */
+	char long_name[251], long_ref[260];
+	memset(long_name, 'a', 250);
+	long_name[250] = 0;
+	assert_int_equal(image_ref_parse(long_name, &name, &tag, &err), 0);
+	snprintf(long_ref, sizeof(long_ref), "%s:%s", name, tag);
+	free(name);
+	free(tag);
+	assert_int_equal(image_ref_parse(long_ref, &name, &tag, &err), 0);
+	assert_string_equal(tag, "latest");
+	free(name);
+	free(tag);
+	memset(long_ref, 'a', 256);
+	long_ref[256] = 0;
+	assert_int_equal(image_ref_parse(long_ref, &name, &tag, &err), -EINVAL);
+	error_clear(&err);
 	assert_true(image_ref_is_id("sha256:abcd"));
 	assert_true(image_ref_is_id("0123abcd"));
 	assert_false(image_ref_is_id("abc"));
@@ -101,6 +117,20 @@ static void tar_add(struct tarw *w, const char *path, mode_t type, mode_t perm,
 	assert_int_equal(archive_write_header(w->a, e), ARCHIVE_OK);
 	if (n)
 		assert_int_equal(archive_write_data(w->a, content, n), (la_ssize_t)n);
+	archive_entry_free(e);
+}
+
+static void tar_add_xattr(struct tarw *w, const char *path, const char *xname, size_t xlen)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, path);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_size(e, 0);
+	char *v = xcalloc(1, xlen + 1);
+	archive_entry_xattr_add_entry(e, xname, v, xlen);
+	free(v);
+	assert_int_equal(archive_write_header(w->a, e), ARCHIVE_OK);
 	archive_entry_free(e);
 }
 
@@ -199,6 +229,35 @@ static void test_tar_hostile(void **state)
 	tar_add(&w, "h", AE_IFREG, 0644, NULL, "d", true); /* hardlink to a directory */
 	tar_end(&w);
 	expect_refused(f, &w, "not a regular file");
+}
+
+/* xattrs Linux could never set are refused at import, not at checkout */
+static void test_tar_xattrs(void **state)
+{
+	struct fixture *f = *state;
+	struct tarw w;
+	tar_begin(&w);
+	tar_add_xattr(&w, "f", "bogus", 1);
+	tar_end(&w);
+	expect_refused(f, &w, "invalid xattr name");
+
+	tar_begin(&w);
+	tar_add_xattr(&w, "f", "user.big", 70000);
+	tar_end(&w);
+	expect_refused(f, &w, "xattrs larger");
+
+	tar_begin(&w);
+	tar_add_xattr(&w, "f", "user.ok", 10);
+	tar_end(&w);
+	struct tree t = {0};
+	struct cairn_error err = {0};
+	if (import_mem(f, &w, NULL, &t, &err) != 0)
+		fail_msg("import failed: %s", error_message(&err));
+	const struct tree_entry *e = tree_find(&t, "f");
+	assert_int_equal(e->n_xattrs, 1);
+	assert_string_equal(e->xattrs[0].name, "user.ok");
+	assert_int_equal(e->xattrs[0].len, 10);
+	tree_free(&t);
 }
 
 static void test_tar_limits(void **state)
@@ -367,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_ref_parse),
 		cmocka_unit_test(test_manifest_canonical),
 		cmocka_unit_test_setup_teardown(test_tar_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tar_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tar_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tar_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_equals_tar, setup, teardown),
