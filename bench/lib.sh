@@ -22,12 +22,31 @@ ensure_cmd() {
 	command -v "$cmd" >/dev/null 2>&1 || die "$cmd still missing after installing $pkg"
 }
 
+# fs_info DIR: filesystem type of DIR from the mount table, plus whether an
+# ext4 filesystem has a journal (it matters: see bench/store/run.sh).
+fs_info() {
+	local src fstype opts dev
+	read -r src fstype opts < <(findmnt -n -o SOURCE,FSTYPE,OPTIONS -T "$1" 2>/dev/null) ||
+		{ stat -f -c %T "$1"; return; }
+	printf '%s' "$fstype"
+	if [ "$fstype" = ext4 ]; then
+		dev="$(basename "$src")"
+		if [ -r "/sys/fs/ext4/$dev/journal_task" ]; then
+			if grep -q none "/sys/fs/ext4/$dev/journal_task"; then printf ' (no journal)'
+			else printf ' (journaled)'; fi
+		fi
+	fi
+	printf ' on %s, mount options %s' "$src" "$opts"
+}
+
 # machine_info DIR: one line describing the machine and DIR's filesystem.
 machine_info() {
-	printf '%s cores (nproc), kernel %s, %s, work dir filesystem %s' \
-		"$(nproc)" "$(uname -r)" \
+	printf '%s cores (nproc, %s), %s MB RAM, kernel %s, %s, work dir filesystem %s' \
+		"$(nproc)" "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+		"$(awk '/^MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)" \
+		"$(uname -r)" \
 		"$( (. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown OS}") || echo 'unknown OS')" \
-		"$(stat -f -c %T "$1")"
+		"$(fs_info "$1")"
 }
 
 # hf_median CSV: median seconds of the single command in a hyperfine CSV export.
