@@ -85,3 +85,18 @@ void *xgrow(void *array, size_t *cap, size_t need, size_t size)
 	*cap = n;
 	return array;
 }
+
+#include <time.h>
+
+void trace_phase(const char *what, int64_t start_ns)
+{
+	static int enabled = -1;
+	if (enabled < 0)
+		enabled = getenv("CAIRN_TRACE") != NULL;
+	if (!enabled)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	fprintf(stderr, "cairn-trace: %-24s %8.2f ms\n", what, (double)(now - start_ns) / 1e6);
+}

@@ -77,3 +77,7 @@ _printf_(1, 2) char *xasprintf(const char *fmt, ...);
 
 /* Grow *array so it holds at least need elements of size; *cap is updated. */
 void *xgrow(void *array, size_t *cap, size_t need, size_t size);
+
+/* Debug tracing of phase timings: prints "cairn-trace: <what> <ms>" to stderr
+ * when $CAIRN_TRACE is set. The only output library code makes. */
+void trace_phase(const char *what, int64_t start_ns);

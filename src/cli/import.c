@@ -82,12 +82,15 @@ static int run(struct cli *cli, int argc, char **argv)
 	/* Check the name before touching anything. */
 	if (image_ref_parse(ref, &name, &tag, &err) < 0)
 		goto fail;
+	int64_t t0 = now_monotonic_ns();
 	if (cli_open_store(cli, true, &store, &err) < 0 || store_lock(store, false, &err) < 0)
 		goto fail;
+	trace_phase("open store", t0);
 	if (cli_open_state(cli, &st, &err) < 0)
 		goto fail;
+	trace_phase("open state", t0);
 
-	int64_t t0 = now_monotonic_ns();
+	t0 = now_monotonic_ns();
 	if (image_import(store, source, NULL, &lim, &res, &err) < 0)
 		goto fail;
 	int64_t t1 = now_monotonic_ns();
@@ -112,6 +115,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	bool same = state_image_get(st, id, &known, NULL) == 0 &&
 		    state_tag_get(st, name, tag, current, NULL) == 0 && streq(current, id);
 	state_image_free(&known);
+	int64_t t_db = now_monotonic_ns();
 	if (!same) {
 		if (state_begin(st, &err) < 0)
 			goto fail;
@@ -124,6 +128,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		if (state_commit(st, &err) < 0)
 			goto fail;
 	}
+	trace_phase("record in the database", t_db);
 
 	if (res.skipped)
 		cli_warn("skipped %llu special file%s (device nodes, fifos, sockets)",

@@ -228,7 +228,9 @@ static void *scan_worker(void *u)
 
 static int scan_hash_pending(struct scan *sc)
 {
-	unsigned n = (unsigned)get_nprocs();
+	/* Two more workers than cores: large objects are written with O_DIRECT,
+	 * and a worker waiting for the disk should not leave a core idle. */
+	unsigned n = (unsigned)get_nprocs() + 2;
 	if (n > 16)
 		n = 16;
 	if (n > sc->n_pending)
@@ -313,12 +315,16 @@ static int scan_run(struct scan *sc, const char *dir)
 	int r = read_xattrs_fd(sc->srcfd, root);
 	if (r < 0)
 		return error_set(sc->err, -r, "%s: reading xattrs: %s", dir, strerror(-r));
+	int64_t t0 = now_monotonic_ns();
 	r = scan_dir(sc, sc->srcfd, ".");
 	if (r < 0)
 		return r;
+	trace_phase("walk", t0);
+	t0 = now_monotonic_ns();
 	r = scan_hash_pending(sc);
 	if (r < 0)
 		return r;
+	trace_phase("hash and stage", t0);
 	scan_link_hardlinks(sc);
 	return 0;
 }
@@ -352,11 +358,17 @@ static int import_dir(struct store *s, const char *source, int srcfd, const json
 	ret->source_kind = xstrdup("directory");
 	/* Encode the cache now (stats are parallel to the unsorted entries),
 	 * write it only after the objects it vouches for are committed. Files
-	 * changed in the last second are left out (see statcache.c). */
+	 * changed just before the import are left out (see statcache.c). */
 	struct buf cache = {0};
-	statcache_build(gen, &sc.tree, sc.stats, start - 1000000000LL, &cache);
+	uint64_t cached = 0;
+	statcache_build(gen, &sc.tree, sc.stats, start - STATCACHE_MARGIN_NS, &cache, &cached);
+	int64_t t0 = now_monotonic_ns();
 	r = import_finish(txn, &sc.tree, config, ret, err);
-	if (r == 0 && cachefd >= 0)
+	trace_phase("finish (tree, commit)", t0);
+	/* An unchanged tree whose every file came from the cache has nothing
+	 * new to remember. */
+	bool same_cache = sc.n_pending == 0 && sc.cache && statcache_count(sc.cache) == cached;
+	if (r == 0 && cachefd >= 0 && !same_cache)
 		statcache_write(cachefd, abs, &cache);
 	buf_free(&cache);
 out:

@@ -17,11 +17,18 @@ struct statcache *statcache_load(int cache_dirfd, const char *source, uint64_t g
 struct statcache *statcache_free(struct statcache *c);
 /* Fill e's digest and xattrs from the cache when st matches; true on a hit. */
 bool statcache_lookup(struct statcache *c, struct tree_entry *e, const struct scan_stat *st);
+/* Files changed less than this before an import are not cached: the kernel's
+ * timestamps are taken from a clock that ticks every few milliseconds, so a
+ * file written again within one tick after it was read keeps its ctime. */
+#define STATCACHE_MARGIN_NS (100 * 1000000LL)
+
 /* Encode a new cache of the regular files in t (parallel to stats) whose
- * ctime and mtime are older than not_after_ns. */
+ * ctime and mtime are older than not_after_ns; *ret_count says how many. */
 struct buf;
 void statcache_build(uint64_t gc_generation, const struct tree *t, const struct scan_stat *stats,
-		     int64_t not_after_ns, struct buf *ret);
+		     int64_t not_after_ns, struct buf *ret, uint64_t *ret_count);
+/* Records in a loaded cache (0 when none was loaded). */
+uint64_t statcache_count(const struct statcache *c);
 /* Write an encoded cache for source. Best effort: a cache is never required. */
 void statcache_write(int cache_dirfd, const char *source, const struct buf *b);
 

@@ -32,6 +32,7 @@ struct sc_record {
 struct statcache {
 	char *data;
 	size_t len;
+	uint64_t n; /* records */
 	const struct sc_record **slots; /* hash table on path */
 	size_t cap;
 };
@@ -90,6 +91,7 @@ struct statcache *statcache_load(int cache_dirfd, const char *source, uint64_t g
 		c->slots[k] = r;
 		off += need;
 	}
+	c->n = h.count;
 	return c;
 bad:
 	free(c->slots);
@@ -162,7 +164,7 @@ bool statcache_lookup(struct statcache *c, struct tree_entry *e, const struct sc
 }
 
 void statcache_build(uint64_t gc_generation, const struct tree *t, const struct scan_stat *stats,
-		     int64_t not_after_ns, struct buf *ret)
+		     int64_t not_after_ns, struct buf *ret, uint64_t *ret_count)
 {
 	struct buf b = {0};
 	struct sc_header h = {.generation = gc_generation};
@@ -204,6 +206,12 @@ void statcache_build(uint64_t gc_generation, const struct tree *t, const struct 
 	h.count = count;
 	memcpy(b.data, &h, sizeof(h));
 	*ret = b;
+	*ret_count = count;
+}
+
+uint64_t statcache_count(const struct statcache *c)
+{
+	return c->n;
 }
 
 void statcache_write(int cache_dirfd, const char *source, const struct buf *b)

@@ -40,40 +40,56 @@ int store_root_fd(const struct store *s)
 	return s->root_fd;
 }
 
-/* Create what is missing of the layout. objects/ with its 256 shards appears
- * at once (built as objects.new, synced, renamed), so a store whose creation
- * was killed is either without objects/ (and is created again) or complete. */
+/* Create what is missing of the layout, objects/ last: a store with objects/
+ * has everything else. The 256 shard directories under objects/ are made
+ * when first needed (shard_retry), so creating a store costs a few mkdirs. */
 static int store_init_layout(int root_fd)
 {
-	for (size_t i = 0; i < ELEMENTSOF(subdirs); i++)
-		if (!streq(subdirs[i], "objects") && mkdirat(root_fd, subdirs[i], 0700) < 0 &&
-		    errno != EEXIST)
+	for (size_t i = ELEMENTSOF(subdirs); i-- > 0;)
+		if (mkdirat(root_fd, subdirs[i], 0700) < 0 && errno != EEXIST)
 			return -errno;
-	if (faccessat(root_fd, "objects", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		return 0;
-	int r = rm_rf_at(root_fd, "objects.new");
-	if (r < 0)
-		return r;
-	if (mkdirat(root_fd, "objects.new", 0700) < 0)
-		return -errno;
-	_cleanup_close_ int ofd =
-		openat(root_fd, "objects.new", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (ofd < 0)
-		return -errno;
-	for (unsigned i = 0; i < 256; i++) {
-		char name[3];
-		snprintf(name, sizeof(name), "%02x", i);
-		if (mkdirat(ofd, name, 0700) < 0)
-			return -errno;
-	}
-	if (syncfs(ofd) < 0)
-		return -errno;
-	if (renameat2(root_fd, "objects.new", root_fd, "objects", RENAME_NOREPLACE) < 0 &&
-	    errno != EEXIST)
-		return -errno;
-	(void)rm_rf_at(root_fd, "objects.new"); /* when another process won the race */
-	return fsync_dir_at(root_fd, NULL);
+	return 0;
 }
+
+/* True when root holds nothing but what cairn puts there: a store whose
+ * creation was cut short, which opening completes. */
+static bool looks_like_partial_store(int root_fd)
+{
+	int fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		safe_close(fd);
+		return false;
+	}
+	bool ours = true;
+	struct dirent *de;
+	while (ours && (de = readdir(d))) {
+		if (streq(de->d_name, ".") || streq(de->d_name, "..") || streq(de->d_name, "lock") ||
+		    startswith(de->d_name, "cairn.db"))
+			continue;
+		bool known = false;
+		for (size_t i = 0; i < ELEMENTSOF(subdirs); i++)
+			known = known || streq(de->d_name, subdirs[i]);
+		ours = known;
+	}
+	closedir(d);
+	return ours;
+}
+
+/* Run op; when it fails with ENOENT because the shard directory of rel
+ * ("ab/…") does not exist yet, make the shard and run it again. */
+#define shard_retry(s, rel, op)                                                                    \
+	({                                                                                         \
+		int _r = (op);                                                                     \
+		if (_r < 0 && errno == ENOENT) {                                                   \
+			char _shard[3] = {(rel)[0], (rel)[1], 0};                                  \
+			if (mkdirat((s)->objects_fd, _shard, 0700) == 0 || errno == EEXIST)        \
+				_r = (op);                                                         \
+			else                                                                       \
+				errno = ENOENT;                                                    \
+		}                                                                                  \
+		_r;                                                                                \
+	})
 
 int store_open(const char *root, bool create, struct store **ret, struct cairn_error *err)
 {
@@ -87,10 +103,10 @@ int store_open(const char *root, bool create, struct store **ret, struct cairn_e
 	if (root_fd < 0)
 		return error_set(err, errno, "cannot open store root %s: %s", root,
 				 strerror(errno));
-	/* Without objects/ this is no store, unless objects.new says a creation
-	 * was interrupted: then finishing it is what the user wants. */
+	/* Without objects/ this is no store, unless all it holds is what cairn
+	 * makes: then a creation was cut short, and finishing it is harmless. */
 	if (!create && faccessat(root_fd, "objects", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    faccessat(root_fd, "objects.new", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+	    !looks_like_partial_store(root_fd))
 		return error_set(err, ENOENT, "%s is not a cairn store (no objects/)", root);
 	{
 		int r = store_init_layout(root_fd);
@@ -281,7 +297,9 @@ static int stage_create(struct store_txn *t, uint64_t *ret_n)
 	uint64_t n = atomic_fetch_add(&t->counter, 1);
 	char name[48];
 	stage_name(t, n, name);
-	int fd = openat(t->store->objects_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = shard_retry(t->store, name,
+			     openat(t->store->objects_fd, name,
+				    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
 	if (fd < 0)
 		return -errno;
 	*ret_n = n;
@@ -296,10 +314,10 @@ static void stage_unlink(struct store_txn *t, uint64_t n)
 }
 
 /* A finished staging file holds d: keep it for commit, or drop it when the
- * store already has d. */
-static void txn_stage(struct store_txn *t, uint64_t n, const struct digest *d)
+ * store already has d (unless the caller just checked: checked). */
+static void txn_stage(struct store_txn *t, uint64_t n, const struct digest *d, bool checked)
 {
-	if (store_has_object(t->store, d)) {
+	if (!checked && store_has_object(t->store, d)) {
 		stage_unlink(t, n);
 		return;
 	}
@@ -329,7 +347,7 @@ int store_txn_put(struct store_txn *t, const void *data, size_t len, struct dige
 		stage_unlink(t, n);
 		return r;
 	}
-	txn_stage(t, n, &d);
+	txn_stage(t, n, &d, true);
 	*ret = d;
 	return 0;
 }
@@ -353,8 +371,9 @@ static int writer_flush(struct store_writer *w, size_t len)
 		uint64_t n = atomic_fetch_add(&w->txn->counter, 1);
 		char name[48];
 		stage_name(w->txn, n, name);
-		int fd = openat(w->txn->store->objects_fd, name,
-				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
+		int fd = shard_retry(w->txn->store, name,
+				     openat(w->txn->store->objects_fd, name,
+					    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644));
 		w->direct = fd >= 0;
 		if (fd < 0 && errno == EINVAL) /* no O_DIRECT on this file system */
 			fd = openat(w->txn->store->objects_fd, name,
@@ -451,7 +470,7 @@ int store_writer_finish(struct store_writer *w, struct digest *ret, uint64_t *re
 		return r;
 	}
 	w->fd = safe_close(w->fd);
-	txn_stage(w->txn, w->n, &d);
+	txn_stage(w->txn, w->n, &d, false);
 	*ret = d;
 	if (ret_size)
 		*ret_size = w->size;
@@ -509,36 +528,77 @@ void store_txn_abort(struct store_txn *t)
 	txn_free(t);
 }
 
-int store_txn_commit(struct store_txn *t, struct cairn_error *err)
+/* Rename staged objects [from, to) into place; returns -errno of the first
+ * failure, leaving the rest staged (the caller unlinks what remains). */
+struct rename_job {
+	struct store_txn *t;
+	size_t from, to, done;
+	int error;
+	char failed[DIGEST_HEX_LEN + 2];
+};
+
+static void *rename_range(void *u)
 {
-	struct store *s = t->store;
-	int r = 0;
-	size_t i = 0;
-	if (t->n_staged == 0)
-		goto out; /* nothing new: the unchanged re-import path */
-	/* One syncfs makes every staged file durable before any gets its name. */
-	if (syncfs(s->objects_fd) < 0) {
-		r = error_set(err, errno, "syncing staged objects: %s", strerror(errno));
-		goto out;
-	}
-	for (; i < t->n_staged; i++) {
+	struct rename_job *job = u;
+	struct store *s = job->t->store;
+	for (size_t i = job->from; i < job->to; i++, job->done++) {
 		char from[48], to[DIGEST_HEX_LEN + 2];
-		stage_name(t, t->staged[i].n, from);
-		store_object_relpath(&t->staged[i].d, to);
-		if (renameat2(s->objects_fd, from, s->objects_fd, to, RENAME_NOREPLACE) < 0) {
+		stage_name(job->t, job->t->staged[i].n, from);
+		store_object_relpath(&job->t->staged[i].d, to);
+		if (shard_retry(s, to, renameat2(s->objects_fd, from, s->objects_fd, to,
+						 RENAME_NOREPLACE)) < 0) {
 			if (errno != EEXIST) {
-				r = error_set(err, errno, "moving object %s into the store: %s", to,
-					      strerror(errno));
+				job->error = -errno;
+				memcpy(job->failed, to, sizeof(to));
 				break;
 			}
 			(void)unlinkat(s->objects_fd, from, 0); /* staged twice in this txn */
 		}
 	}
+	return NULL;
+}
+
+int store_txn_commit(struct store_txn *t, struct cairn_error *err)
+{
+	struct store *s = t->store;
+	int r = 0;
+	if (t->n_staged == 0) {
+		txn_free(t); /* nothing new: the unchanged re-import path */
+		return 0;
+	}
+	/* One syncfs makes every staged file durable before any gets its name. */
+	int64_t t0 = now_monotonic_ns();
+	if (syncfs(s->objects_fd) < 0) {
+		r = error_set(err, errno, "syncing staged objects: %s", strerror(errno));
+		store_txn_abort(t);
+		return r;
+	}
+	trace_phase("commit: syncfs 1", t0);
+	/* Renames in two halves on two threads: each takes its directories'
+	 * locks, so they rarely meet. */
+	t0 = now_monotonic_ns();
+	struct rename_job jobs[2] = {{t, 0, t->n_staged / 2, 0, 0, ""},
+				     {t, t->n_staged / 2, t->n_staged, 0, 0, ""}};
+	pthread_t th;
+	bool threaded = t->n_staged > 256 && pthread_create(&th, NULL, rename_range, &jobs[1]) == 0;
+	rename_range(&jobs[0]);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		rename_range(&jobs[1]);
+	trace_phase("commit: renames", t0);
+	for (size_t k = 0; k < 2 && r == 0; k++)
+		if (jobs[k].error)
+			r = error_set(err, -jobs[k].error, "moving object %s into the store: %s",
+				      jobs[k].failed, strerror(-jobs[k].error));
+	t0 = now_monotonic_ns();
 	if (r == 0 && syncfs(s->objects_fd) < 0)
 		r = error_set(err, errno, "syncing the store: %s", strerror(errno));
-out:
-	for (; i < t->n_staged; i++)
-		stage_unlink(t, t->staged[i].n);
+	trace_phase("commit: syncfs 2", t0);
+	/* What a failure left staged goes; what was renamed stays (gc's). */
+	for (size_t k = 0; k < 2; k++)
+		for (size_t i = jobs[k].from + jobs[k].done; i < jobs[k].to; i++)
+			stage_unlink(t, t->staged[i].n);
 	txn_free(t);
 	return r;
 }
