@@ -24,7 +24,7 @@ struct scan {
 	struct statcache *cache;
 	size_t *pending; /* entries whose content must be read */
 	size_t n_pending, pending_cap;
-	uint64_t bytes, skipped;
+	uint64_t skipped;
 	/* worker state */
 	atomic_size_t next;
 	pthread_mutex_t lock;
@@ -65,11 +65,44 @@ int import_check_path(const char *path, const struct import_limits *lim, uint64_
 	return 0;
 }
 
-static struct tree_entry *scan_add(struct scan *sc, const char *path, const struct stat *st)
+/* --- the walk ----------------------------------------------------------------
+ *
+ * Directories are walked on every core: a worker reads one directory at a
+ * time, keeps what it finds in its own part (no locks on the hot path), and
+ * hands a subdirectory to the shared queue when the queue runs low, else
+ * descends itself (which bounds the open directory fds). */
+
+struct scan_part {
+	struct tree tree;
+	struct scan_stat *stats; /* parallel to tree.entries */
+	size_t stats_cap;
+	size_t *pending; /* indexes into this part's entries */
+	size_t n_pending, pending_cap;
+	uint64_t skipped;
+	struct cairn_error err;
+};
+
+struct dir_item {
+	int fd;
+	char *rel;
+};
+
+struct walk {
+	struct scan *sc;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct dir_item *queue;
+	size_t n_queue, cap_queue;
+	unsigned busy, nthreads;
+	bool failed;
+	atomic_uint_fast64_t entries, bytes;
+};
+
+static struct tree_entry *part_add(struct scan_part *p, const char *path, const struct stat *st)
 {
-	struct tree_entry *e = tree_add(&sc->tree);
-	sc->stats = xgrow(sc->stats, &sc->stats_cap, sc->tree.n, sizeof(*sc->stats));
-	sc->stats[sc->tree.n - 1] = (struct scan_stat){
+	struct tree_entry *e = tree_add(&p->tree);
+	p->stats = xgrow(p->stats, &p->stats_cap, p->tree.n, sizeof(*p->stats));
+	p->stats[p->tree.n - 1] = (struct scan_stat){
 		.dev = st->st_dev,
 		.ino = st->st_ino,
 		.nlink = st->st_nlink,
@@ -83,88 +116,227 @@ static struct tree_entry *scan_add(struct scan *sc, const char *path, const stru
 	return e;
 }
 
-static int scan_dir(struct scan *sc, int dirfd, const char *rel)
+static bool walk_failed(struct walk *w)
 {
+	return __atomic_load_n(&w->failed, __ATOMIC_RELAXED);
+}
+
+/* Offer a subdirectory to other workers; false when the queue is long enough
+ * (the caller then walks it itself). Takes fd and rel on success. */
+static bool walk_offer(struct walk *w, int fd, const char *rel)
+{
+	bool taken = false;
+	pthread_mutex_lock(&w->lock);
+	if (w->n_queue < w->nthreads) {
+		w->queue = xgrow(w->queue, &w->cap_queue, w->n_queue + 1, sizeof(*w->queue));
+		w->queue[w->n_queue++] = (struct dir_item){fd, xstrdup(rel)};
+		pthread_cond_signal(&w->cond);
+		taken = true;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return taken;
+}
+
+static int walk_dir(struct walk *w, struct scan_part *p, int dirfd, const char *rel)
+{
+	struct scan *sc = w->sc;
 	int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (!d) {
 		safe_close(dfd);
-		return error_set(sc->err, errno, "reading directory %s: %s", rel, strerror(errno));
+		return error_set(&p->err, errno, "reading directory %s: %s", rel, strerror(errno));
 	}
 	int r = 0;
 	struct dirent *de;
 	errno = 0;
-	while (r == 0 && (de = readdir(d))) {
+	while (r == 0 && !walk_failed(w) && (de = readdir(d))) {
 		const char *name = de->d_name;
 		if (streq(name, ".") || streq(name, ".."))
 			continue;
 		_cleanup_free_ char *path = streq(rel, ".") ? xstrdup(name)
 							     : xasprintf("%s/%s", rel, name);
-		r = import_check_path(path, sc->lim, sc->tree.n + 1, sc->err);
+		r = import_check_path(path, sc->lim, atomic_fetch_add(&w->entries, 1) + 2, &p->err);
 		if (r < 0)
 			break;
 		struct stat st;
 		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = error_set(sc->err, errno, "%s: %s", path, strerror(errno));
+			r = error_set(&p->err, errno, "%s: %s", path, strerror(errno));
 			break;
 		}
 		if (S_ISREG(st.st_mode)) {
-			struct tree_entry *e = scan_add(sc, path, &st);
+			struct tree_entry *e = part_add(p, path, &st);
 			e->type = ENTRY_FILE;
 			e->size = (uint64_t)st.st_size;
-			sc->bytes += e->size;
-			if (sc->bytes > sc->lim->max_bytes) {
-				r = error_set(sc->err, EFBIG,
+			if (atomic_fetch_add(&w->bytes, e->size) + e->size > sc->lim->max_bytes) {
+				r = error_set(&p->err, EFBIG,
 					      "more than %llu bytes of content (the limit; see "
 					      "--max-bytes)",
 					      (unsigned long long)sc->lim->max_bytes);
 				break;
 			}
 			if (!sc->cache ||
-			    !statcache_lookup(sc->cache, e, &sc->stats[sc->tree.n - 1])) {
-				sc->pending = xgrow(sc->pending, &sc->pending_cap,
-						    sc->n_pending + 1, sizeof(size_t));
-				sc->pending[sc->n_pending++] = sc->tree.n - 1;
+			    !statcache_lookup(sc->cache, e, &p->stats[p->tree.n - 1])) {
+				p->pending = xgrow(p->pending, &p->pending_cap, p->n_pending + 1,
+						   sizeof(size_t));
+				p->pending[p->n_pending++] = p->tree.n - 1;
 			}
 		} else if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY |
-									   O_NOFOLLOW | O_CLOEXEC);
+			int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0) {
-				r = error_set(sc->err, errno, "%s: %s", path, strerror(errno));
+				r = error_set(&p->err, errno, "%s: %s", path, strerror(errno));
 				break;
 			}
-			struct tree_entry *e = scan_add(sc, path, &st);
+			struct tree_entry *e = part_add(p, path, &st);
 			e->type = ENTRY_DIR;
 			r = read_xattrs_fd(sub, e);
 			if (r < 0) {
-				r = error_set(sc->err, -r, "%s: reading xattrs: %s", path,
+				safe_close(sub);
+				r = error_set(&p->err, -r, "%s: reading xattrs: %s", path,
 					      strerror(-r));
 				break;
 			}
-			r = scan_dir(sc, sub, path);
+			if (!walk_offer(w, sub, path)) {
+				r = walk_dir(w, p, sub, path);
+				safe_close(sub);
+			}
 		} else if (S_ISLNK(st.st_mode)) {
 			size_t cap = (size_t)st.st_size + 2;
 			_cleanup_free_ char *target = xmalloc(cap);
 			ssize_t n = readlinkat(dirfd, name, target, cap);
 			if (n < 0 || (size_t)n >= cap) {
-				r = error_set(sc->err, n < 0 ? errno : EAGAIN,
+				r = error_set(&p->err, n < 0 ? errno : EAGAIN,
 					      "%s: reading symlink: %s", path,
 					      n < 0 ? strerror(errno) : "changed while read");
 				break;
 			}
 			target[n] = 0;
-			struct tree_entry *e = scan_add(sc, path, &st);
+			struct tree_entry *e = part_add(p, path, &st);
 			e->type = ENTRY_SYMLINK;
 			e->mode = 0777;
 			e->target = TAKE_PTR(target);
 		} else {
-			sc->skipped++;
+			p->skipped++;
 		}
 		errno = 0;
 	}
 	if (r == 0 && errno != 0)
-		r = error_set(sc->err, errno, "reading directory %s: %s", rel, strerror(errno));
+		r = error_set(&p->err, errno, "reading directory %s: %s", rel, strerror(errno));
 	closedir(d);
+	return r;
+}
+
+struct walk_worker {
+	struct walk *w;
+	struct scan_part part;
+};
+
+static void *walk_worker(void *u)
+{
+	struct walk_worker *ww = u;
+	struct walk *w = ww->w;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->n_queue == 0 && w->busy > 0 && !w->failed)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->n_queue == 0 || w->failed)
+			break;
+		struct dir_item item = w->queue[--w->n_queue];
+		w->busy++;
+		pthread_mutex_unlock(&w->lock);
+		int r = walk_dir(w, &ww->part, item.fd, item.rel);
+		safe_close(item.fd);
+		free(item.rel);
+		pthread_mutex_lock(&w->lock);
+		w->busy--;
+		if (r < 0)
+			w->failed = true;
+		if (r < 0 || (w->busy == 0 && w->n_queue == 0))
+			pthread_cond_broadcast(&w->cond);
+	}
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Append a part to the scan's tree, moving its entries. */
+static void scan_merge(struct scan *sc, struct scan_part *p)
+{
+	size_t base = sc->tree.n;
+	sc->tree.entries = xgrow(sc->tree.entries, &sc->tree.cap, base + p->tree.n,
+				 sizeof(*sc->tree.entries));
+	sc->stats = xgrow(sc->stats, &sc->stats_cap, base + p->tree.n, sizeof(*sc->stats));
+	memcpy(sc->tree.entries + base, p->tree.entries, p->tree.n * sizeof(*p->tree.entries));
+	memcpy(sc->stats + base, p->stats, p->tree.n * sizeof(*p->stats));
+	sc->tree.n += p->tree.n;
+	sc->pending = xgrow(sc->pending, &sc->pending_cap, sc->n_pending + p->n_pending,
+			    sizeof(size_t));
+	for (size_t i = 0; i < p->n_pending; i++)
+		sc->pending[sc->n_pending++] = base + p->pending[i];
+	sc->skipped += p->skipped;
+	free(p->tree.entries);
+	free(p->stats);
+	free(p->pending);
+	p->tree = (struct tree){0};
+	p->stats = NULL;
+	p->pending = NULL;
+	p->n_pending = 0;
+}
+
+static void part_free(struct scan_part *p)
+{
+	tree_free(&p->tree);
+	free(p->stats);
+	free(p->pending);
+	error_clear(&p->err);
+}
+
+/* Walk the source below its root (already in sc->tree) on every core. */
+static int scan_walk(struct scan *sc)
+{
+	unsigned n = (unsigned)get_nprocs();
+	if (n > 16)
+		n = 16;
+	struct walk w = {.sc = sc, .nthreads = n};
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	atomic_init(&w.entries, 0);
+	atomic_init(&w.bytes, 0);
+	int root = fcntl(sc->srcfd, F_DUPFD_CLOEXEC, 3);
+	if (root < 0)
+		return error_set(sc->err, errno, "%s", strerror(errno));
+	w.queue = xcalloc(1, sizeof(*w.queue));
+	w.queue[0] = (struct dir_item){root, xstrdup(".")};
+	w.n_queue = w.cap_queue = 1;
+	struct walk_worker *ww = xcalloc(n, sizeof(*ww));
+	pthread_t th[16];
+	unsigned started = 0;
+	for (unsigned i = 0; i < n; i++)
+		ww[i].w = &w;
+	for (unsigned i = 1; i < n; i++)
+		if (pthread_create(&th[started], NULL, walk_worker, &ww[i]) == 0)
+			started++;
+	walk_worker(&ww[0]);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	int r = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (r == 0 && ww[i].part.err.code) {
+			r = error_set(sc->err, ww[i].part.err.code, "%s",
+				      error_message(&ww[i].part.err));
+		}
+	for (unsigned i = 0; i < n; i++) {
+		if (r == 0)
+			scan_merge(sc, &ww[i].part);
+		part_free(&ww[i].part);
+	}
+	for (size_t i = 0; i < w.n_queue; i++) {
+		safe_close(w.queue[i].fd);
+		free(w.queue[i].rel);
+	}
+	free(w.queue);
+	free(ww);
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
 	return r;
 }
 
@@ -310,13 +482,19 @@ static int scan_run(struct scan *sc, const char *dir)
 	struct stat st;
 	if (fstat(sc->srcfd, &st) < 0)
 		return error_set(sc->err, errno, "%s: %s", dir, strerror(errno));
-	struct tree_entry *root = scan_add(sc, ".", &st);
+	struct tree_entry *root = tree_add(&sc->tree);
+	root->path = xstrdup(".");
 	root->type = ENTRY_DIR;
+	root->mode = st.st_mode & 07777;
+	root->uid = st.st_uid;
+	root->gid = st.st_gid;
+	sc->stats = xgrow(sc->stats, &sc->stats_cap, 1, sizeof(*sc->stats));
+	sc->stats[0] = (struct scan_stat){.dev = st.st_dev, .ino = st.st_ino, .nlink = st.st_nlink};
 	int r = read_xattrs_fd(sc->srcfd, root);
 	if (r < 0)
 		return error_set(sc->err, -r, "%s: reading xattrs: %s", dir, strerror(-r));
 	int64_t t0 = now_monotonic_ns();
-	r = scan_dir(sc, sc->srcfd, ".");
+	r = scan_walk(sc);
 	if (r < 0)
 		return r;
 	trace_phase("walk", t0);
