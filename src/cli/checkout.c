@@ -26,15 +26,11 @@ static int run(struct cli *cli, int argc, char **argv)
 	_cleanup_(state_closep) struct state *st = NULL;
 	_cleanup_(store_closep) struct store *store = NULL;
 	char id[DIGEST_STR_LEN];
-	struct digest d;
 	struct tree t = {0};
 	_cleanup_free_ char *dir = NULL;
 	bool shared = false;
 	r = EXIT_FAILURE;
-	if (cli_open_state(cli, &st, &err) < 0 || cli_resolve(st, argv[optind], id, &err) < 0 ||
-	    cli_open_store(cli, false, &store, &err) < 0 || store_lock(store, false, &err) < 0)
-		goto out;
-	if (digest_from_string(id, &d) < 0 || image_load(store, &d, NULL, &t, &err) < 0)
+	if (cli_open_image(cli, argv[optind], true, &st, &store, id, NULL, &t, &err) < 0)
 		goto out;
 	if (optind + 1 < argc)
 		dir = xstrdup(argv[optind + 1]);

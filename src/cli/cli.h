@@ -62,6 +62,17 @@ void cli_getopt_reset(void);
 int cli_open_store(struct cli *cli, bool create, struct store **ret, struct cairn_error *err);
 int cli_open_state(struct cli *cli, struct state **ret, struct cairn_error *err);
 
+/* Open the state and the store, resolve ref (NAME[:TAG], id or prefix) to
+ * ret_id, and load the image's manifest and tree where ret_manifest or
+ * ret_tree are non-NULL, checking every hash. With lock, the store's shared
+ * lock is held until the store is closed. */
+struct image_manifest;
+struct tree;
+int cli_open_image(struct cli *cli, const char *ref, bool lock, struct state **ret_state,
+		   struct store **ret_store, char ret_id[DIGEST_STR_LEN],
+		   struct image_manifest *ret_manifest, struct tree *ret_tree,
+		   struct cairn_error *err);
+
 /* Resolve NAME[:TAG], an id or a unique id prefix to a full id. */
 int cli_resolve(struct state *st, const char *ref, char ret_id[DIGEST_STR_LEN],
 		struct cairn_error *err);

@@ -98,6 +98,26 @@ int cli_open_state(struct cli *cli, struct state **ret, struct cairn_error *err)
 	return state_open(cli->root, ret, err);
 }
 
+int cli_open_image(struct cli *cli, const char *ref, bool lock, struct state **ret_state,
+		   struct store **ret_store, char ret_id[DIGEST_STR_LEN],
+		   struct image_manifest *ret_manifest, struct tree *ret_tree,
+		   struct cairn_error *err)
+{
+	struct digest d;
+	int r = cli_open_state(cli, ret_state, err);
+	if (r == 0)
+		r = cli_resolve(*ret_state, ref, ret_id, err);
+	if (r == 0)
+		r = cli_open_store(cli, false, ret_store, err);
+	if (r == 0 && lock)
+		r = store_lock(*ret_store, false, err);
+	if (r == 0 && digest_from_string(ret_id, &d) < 0)
+		r = error_set(err, EINVAL, "bad image id %s", ret_id);
+	if (r == 0)
+		r = image_load(*ret_store, &d, ret_manifest, ret_tree, err);
+	return r;
+}
+
 int cli_resolve(struct state *st, const char *ref, char ret_id[DIGEST_STR_LEN],
 		struct cairn_error *err)
 {

@@ -30,17 +30,14 @@ static int run(struct cli *cli, int argc, char **argv)
 	size_t n_hist = 0;
 	json_t *o = NULL;
 	r = EXIT_FAILURE;
-	if (cli_open_state(cli, &st, &err) < 0 || cli_resolve(st, argv[optind], id, &err) < 0 ||
-	    cli_open_store(cli, false, &store, &err) < 0)
+	if (cli_open_image(cli, argv[optind], false, &st, &store, id, &m, NULL, &err) < 0)
 		goto fail;
 	int q = state_image_get(st, id, &im, &err);
 	if (q == -ENOENT) {
 		error_set(&err, ENOENT, "image %s is not recorded in this store", id);
 		goto fail;
 	}
-	struct digest d;
-	if (q < 0 || digest_from_string(id, &d) < 0 || image_load(store, &d, &m, NULL, &err) < 0 ||
-	    state_tag_list(st, id, &tags, &n_tags, &err) < 0)
+	if (q < 0 || state_tag_list(st, id, &tags, &n_tags, &err) < 0)
 		goto fail;
 
 	char created[48], tree[DIGEST_STR_LEN];

@@ -45,14 +45,11 @@ static int run(struct cli *cli, int argc, char **argv)
 	_cleanup_(state_closep) struct state *st = NULL;
 	_cleanup_(store_closep) struct store *store = NULL;
 	char id[DIGEST_STR_LEN];
-	struct digest d;
 	struct tree want = {0}, have = {0};
 	_cleanup_free_ char *dir = NULL;
 	uint64_t skipped = 0;
 	r = EXIT_FAILURE;
-	if (cli_open_state(cli, &st, &err) < 0 || cli_resolve(st, argv[optind], id, &err) < 0 ||
-	    cli_open_store(cli, false, &store, &err) < 0 || digest_from_string(id, &d) < 0 ||
-	    image_load(store, &d, NULL, &want, &err) < 0)
+	if (cli_open_image(cli, argv[optind], false, &st, &store, id, NULL, &want, &err) < 0)
 		goto out;
 	dir = optind + 1 < argc ? xstrdup(argv[optind + 1])
 				: xasprintf("%s/checkouts/%s", cli->root, id + 7);
