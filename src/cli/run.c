@@ -1,0 +1,283 @@
+/* cairn run IMAGE [-- CMD ARGS...]: run an image's command in a new instance,
+ * in the foreground, and exit with the command's exit code. */
+#include "cli.h"
+
+#include "../base/buf.h"
+#include "../base/fs.h"
+
+#include <ctype.h>
+#include <sys/stat.h>
+#include "../image/image.h"
+#include "../runtime/runtime.h"
+
+#include <sys/random.h>
+
+static int run(struct cli *cli, int argc, char **argv);
+
+const struct command cmd_run = {
+	.name = "run",
+	.args = "[OPTIONS] IMAGE [-- CMD ARGS...]",
+	.summary = "Run a command in a new instance of an image (read-only root)",
+	.help = "Runs the image's Entrypoint and Cmd, or CMD when given, and exits with its\n"
+		"exit code (127 when the command does not exist, 128+N when killed by signal N).\n"
+		"\n"
+		"Options:\n"
+		"  -e, --env K=V          set an environment variable (repeatable)\n"
+		"  -v, --volume SRC:DST[:ro]  SRC a volume name ($ROOT/volumes/SRC) or an\n"
+		"                         absolute host path; DST an absolute path inside\n"
+		"  -u, --user USER[:GROUP] run as this user (name or uid from the image)\n"
+		"  -w, --workdir DIR      working directory inside the instance\n"
+		"  --name NAME            hostname and name of the instance\n"
+		"  --network MODE         private (default: own network, loopback only),\n"
+		"                         none (no network at all), host (the host's)\n"
+		"  --memory SIZE          memory limit (64M, 1G); exceeding it kills the command\n"
+		"  --pids N               limit on processes and threads\n"
+		"  --cpus N               CPU limit (0.5 = half a core)\n",
+	.run = run,
+};
+
+static int parse_volume(struct cli *cli, const char *arg, struct mount_spec *ret,
+			struct cairn_error *err)
+{
+	_cleanup_free_ char *copy = xstrdup(arg);
+	char *parts[3] = {0};
+	size_t n = 0;
+	for (char *save = NULL, *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+		if (n == 3)
+			return error_set(err, EINVAL, "-v %s: expected SRC:DST[:ro]", arg);
+		parts[n++] = p;
+	}
+	if (n < 2 || (n == 3 && !streq(parts[2], "ro") && !streq(parts[2], "rw")))
+		return error_set(err, EINVAL, "-v %s: expected SRC:DST[:ro]", arg);
+	if (parts[1][0] != '/')
+		return error_set(err, EINVAL, "-v %s: the target %s is not an absolute path", arg,
+				 parts[1]);
+	for (const char *p = parts[1]; *p;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return error_set(err, EINVAL, "-v %s: the target escapes with \"..\"", arg);
+		p = slash ? slash + 1 : p + len;
+	}
+	if (parts[0][0] == '/') {
+		struct stat st;
+		if (stat(parts[0], &st) < 0 || !S_ISDIR(st.st_mode))
+			return error_set(err, ENOENT, "-v %s: %s is not a directory", arg, parts[0]);
+		ret->source = xstrdup(parts[0]);
+	} else {
+		for (const char *p = parts[0]; *p; p++)
+			if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.') ||
+			    streq(parts[0], ".") || streq(parts[0], ".."))
+				return error_set(err, EINVAL,
+						 "-v %s: a volume name is letters, digits, '_', '-', "
+						 "'.'",
+						 arg);
+		ret->source = xasprintf("%s/volumes/%s", cli->root, parts[0]);
+		if (mkdir(ret->source, 0755) < 0 && errno != EEXIST)
+			return error_set(err, errno, "-v %s: %s: %s", arg, ret->source,
+					 strerror(errno));
+	}
+	ret->target = xstrdup(parts[1]);
+	ret->read_only = n == 3 && streq(parts[2], "ro");
+	return 0;
+}
+
+/* Strings of a JSON array, or NULL. */
+static size_t json_strings(json_t *arr, char ***v, size_t n, size_t *cap)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(arr, i, x)
+	{
+		if (!json_is_string(x))
+			continue;
+		*v = xgrow(*v, cap, n + 2, sizeof(char *));
+		(*v)[n++] = xstrdup(json_string_value(x));
+		(*v)[n] = NULL;
+	}
+	return n;
+}
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+	enum { OPT_NAME = OPT_COMMON_END, OPT_NETWORK, OPT_MEMORY, OPT_PIDS, OPT_CPUS };
+	static const struct option opts[] = {
+		COMMON_LONG_OPTIONS,
+		{"env", required_argument, NULL, 'e'},
+		{"volume", required_argument, NULL, 'v'},
+		{"user", required_argument, NULL, 'u'},
+		{"workdir", required_argument, NULL, 'w'},
+		{"name", required_argument, NULL, OPT_NAME},
+		{"network", required_argument, NULL, OPT_NETWORK},
+		{"memory", required_argument, NULL, OPT_MEMORY},
+		{"pids", required_argument, NULL, OPT_PIDS},
+		{"cpus", required_argument, NULL, OPT_CPUS},
+		{0},
+	};
+	struct cairn_error err = {0};
+	struct run_spec spec = {.net = NET_PRIVATE};
+	char **env = NULL;
+	size_t n_env = 0, cap_env = 0;
+	int c, r;
+	while ((c = getopt_long(argc, argv, "+:he:v:u:w:", opts, NULL)) != -1) {
+		uint64_t v;
+		switch (c) {
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				return cli_usage(&cmd_run, "-e %s: expected K=V", optarg);
+			env = xgrow(env, &cap_env, n_env + 2, sizeof(char *));
+			env[n_env++] = optarg;
+			env[n_env] = NULL;
+			break;
+		case 'v':
+			spec.mounts = xreallocarray(spec.mounts, spec.n_mounts + 1,
+						    sizeof(*spec.mounts));
+			spec.mounts[spec.n_mounts] = (struct mount_spec){0};
+			if (parse_volume(cli, optarg, &spec.mounts[spec.n_mounts], &err) < 0)
+				return cli_error(&err);
+			spec.n_mounts++;
+			break;
+		case 'u':
+			spec.user = optarg;
+			break;
+		case 'w':
+			if (optarg[0] != '/')
+				return cli_usage(&cmd_run, "--workdir %s: not an absolute path", optarg);
+			spec.workdir = optarg;
+			break;
+		case OPT_NAME:
+			spec.hostname = optarg;
+			break;
+		case OPT_NETWORK:
+			if (streq(optarg, "private"))
+				spec.net = NET_PRIVATE;
+			else if (streq(optarg, "none"))
+				spec.net = NET_NONE;
+			else if (streq(optarg, "host"))
+				spec.net = NET_HOST;
+			else
+				return cli_usage(&cmd_run, "--network %s: expected private, none or host",
+						 optarg);
+			break;
+		case OPT_MEMORY:
+			if (parse_size(optarg, &v) < 0 || v < (1u << 20))
+				return cli_usage(&cmd_run, "--memory %s: expected a size of at least 1M",
+						 optarg);
+			spec.memory_bytes = v;
+			break;
+		case OPT_PIDS:
+			if (parse_u64(optarg, &v) < 0 || v == 0)
+				return cli_usage(&cmd_run, "--pids %s: expected a positive number", optarg);
+			spec.pids_max = v;
+			break;
+		case OPT_CPUS: {
+			char *end;
+			double d = strtod(optarg, &end);
+			if (*end || !(d > 0) || d > 1024)
+				return cli_usage(&cmd_run, "--cpus %s: expected a number like 0.5", optarg);
+			spec.cpu_millis = (uint64_t)(d * 1000 + 0.5);
+			break;
+		}
+		default:
+			r = cli_common_option(cli, &cmd_run, c, argv);
+			if (r >= 0)
+				return r;
+		}
+	}
+	if (optind >= argc)
+		return cli_usage(&cmd_run, "expected an IMAGE");
+	const char *ref = argv[optind++];
+	if (optind < argc && streq(argv[optind], "--"))
+		optind++;
+
+	_cleanup_(state_closep) struct state *st = NULL;
+	_cleanup_(store_closep) struct store *store = NULL;
+	struct image_manifest m = {0};
+	struct tree t = {0};
+	char id[DIGEST_STR_LEN];
+	_cleanup_free_ char *checkout = NULL, *state_dir = NULL, *iid = NULL, *host = NULL;
+	char **cmd = NULL;
+	size_t n_cmd = 0, cap_cmd = 0;
+	r = EXIT_FAILURE;
+	if (cli_open_image(cli, ref, true, &st, &store, id, &m, &t, &err) < 0)
+		goto out;
+	/* The command: CMD from the command line, else Entrypoint + Cmd. */
+	json_t *cfg = m.config;
+	n_cmd = json_strings(json_object_get(cfg, "Entrypoint"), &cmd, 0, &cap_cmd);
+	if (optind < argc) {
+		for (int i = optind; i < argc; i++) {
+			cmd = xgrow(cmd, &cap_cmd, n_cmd + 2, sizeof(char *));
+			cmd[n_cmd++] = xstrdup(argv[i]);
+			cmd[n_cmd] = NULL;
+		}
+	} else
+		n_cmd = json_strings(json_object_get(cfg, "Cmd"), &cmd, n_cmd, &cap_cmd);
+	if (n_cmd == 0) {
+		error_set(&err, EINVAL, "image %.19s has no command; give one after --", id);
+		goto out;
+	}
+	spec.argv = cmd;
+	/* Environment: a default PATH and HOME, the image's, then -e. */
+	char **envv = NULL;
+	size_t n_envv = 0, cap_envv = 0;
+	static const char *const defaults[] = {
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
+	for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
+		envv = xgrow(envv, &cap_envv, n_envv + 2, sizeof(char *));
+		envv[n_envv++] = xstrdup(defaults[i]);
+		envv[n_envv] = NULL;
+	}
+	n_envv = json_strings(json_object_get(cfg, "Env"), &envv, n_envv, &cap_envv);
+	for (size_t i = 0; i < n_env; i++) {
+		envv = xgrow(envv, &cap_envv, n_envv + 2, sizeof(char *));
+		envv[n_envv++] = xstrdup(env[i]);
+		envv[n_envv] = NULL;
+	}
+	spec.env = envv;
+	if (!spec.workdir)
+		spec.workdir = json_string_value(json_object_get(cfg, "WorkingDir"));
+	if (!spec.user)
+		spec.user = json_string_value(json_object_get(cfg, "User"));
+
+	/* The image's shared checkout, made once. */
+	checkout = xasprintf("%s/checkouts/%s", cli->root, id + 7);
+	if (access(checkout, F_OK) < 0 && store_checkout(store, &t, checkout, true, &err) < 0 &&
+	    err.code != ENOTEMPTY && access(checkout, F_OK) < 0)
+		goto out;
+	error_clear(&err);
+	uint8_t rnd[16];
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		error_set(&err, EIO, "no randomness for an instance id");
+		goto out;
+	}
+	iid = hex_encode(rnd, sizeof(rnd));
+	state_dir = xasprintf("%s/instances/%s", cli->root, iid);
+	if (mkdir(state_dir, 0700) < 0) {
+		error_set(&err, errno, "%s: %s", state_dir, strerror(errno));
+		goto out;
+	}
+	spec.lower = checkout;
+	spec.state_dir = state_dir;
+	spec.cgroup_name = iid;
+	if (!spec.hostname) {
+		host = xstrndup(iid, 12);
+		spec.hostname = host;
+	}
+	struct run_result res;
+	int q = runtime_run(&spec, &res, &err);
+	(void)rm_rf_at(AT_FDCWD, state_dir);
+	if (q < 0)
+		goto out;
+	if (res.message[0])
+		fprintf(stderr, "cairn: %s\n", res.message);
+	if (res.oom_killed)
+		fprintf(stderr, "cairn: the command was killed: out of memory (--memory)\n");
+	r = res.exit_code;
+out:
+	if (r == EXIT_FAILURE && err.code)
+		r = cli_error(&err);
+	error_clear(&err);
+	image_manifest_free(&m);
+	tree_free(&t);
+	return r;
+}

@@ -1,0 +1,486 @@
+/* Starting an instance. The caller (the CLI, later the monitor) clones a child
+ * into new namespaces; the child builds the root (an overlay of a skeleton of
+ * mountpoints over the image's checkout, read-only), /proc, /dev, /sys and the
+ * tmpfs mounts, pivots into it, and becomes a small init: it forks the
+ * command, forwards signals to it, reaps every zombie, and exits with the
+ * command's status. The command drops capabilities, sets no_new_privs, loads
+ * the seccomp filter, closes every fd above 2, and execs.
+ *
+ * Errors in the child before exec travel back on a pipe as "errno message". */
+#include "runtime.h"
+#include "cgroup.h"
+#include "sandbox.h"
+
+#include "../base/fs.h"
+
+#include <grp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Report an error from the child to the parent and exit. */
+_noreturn_ static void child_fail(int errfd, int code, const char *what, const char *arg)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "%d %s%s%s", code, what, arg ? ": " : "",
+			 arg ? arg : "");
+	if (n > 0)
+		(void)!write(errfd, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	_exit(code == ENOENT ? 127 : code == EACCES ? 126 : 125);
+}
+
+#define CHECK(cond, what, arg)                                                                     \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			child_fail(errfd, errno, what, arg);                                       \
+	} while (0)
+
+/* The child works with the new root as its current directory: every path
+ * below is relative to it. */
+static int mount_fs(const char *rel, const char *fstype, unsigned long flags, const char *data)
+{
+	return mount(fstype, rel, fstype, flags, data);
+}
+
+static void make_dev(int errfd)
+{
+	CHECK(mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536") == 0,
+	      "mounting /dev", NULL);
+	int dfd = open("dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0, "opening /dev", NULL);
+	static const struct {
+		const char *name;
+		unsigned maj, min;
+	} nodes[] = {{"null", 1, 3},   {"zero", 1, 5}, {"full", 1, 7},
+		     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+	for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
+		CHECK(mknodat(dfd, nodes[i].name, S_IFCHR | 0666,
+			      makedev(nodes[i].maj, nodes[i].min)) == 0,
+		      "creating /dev node", nodes[i].name);
+		CHECK(fchmodat(dfd, nodes[i].name, 0666, 0) == 0, "chmod /dev node", nodes[i].name);
+	}
+	CHECK(mkdirat(dfd, "pts", 0755) == 0 && mkdirat(dfd, "shm", 01777) == 0 &&
+		      mkdirat(dfd, "mqueue", 0755) == 0,
+	      "creating /dev directories", NULL);
+	static const char *const links[][2] = {{"/proc/self/fd", "fd"},	 {"/proc/self/fd/0", "stdin"},
+					       {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+					       {"pts/ptmx", "ptmx"}};
+	for (size_t i = 0; i < ELEMENTSOF(links); i++)
+		CHECK(symlinkat(links[i][0], dfd, links[i][1]) == 0, "creating /dev link",
+		      links[i][1]);
+	close(dfd);
+	CHECK(mount_fs("dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		       "newinstance,ptmxmode=0666,mode=0620") == 0,
+	      "mounting /dev/pts", NULL);
+	CHECK(mount_fs("dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		       "mode=1777,size=67108864") == 0,
+	      "mounting /dev/shm", NULL);
+	CHECK(mount_fs("dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0,
+	      "mounting /dev/mqueue", NULL);
+}
+
+/* /proc paths that leak the host or let a container hurt it: files get
+ * /dev/null bound over them, directories an empty read-only tmpfs. */
+static const char *const masked[] = {
+	"proc/kcore",	  "proc/keys",	     "proc/timer_list", "proc/sched_debug",
+	"proc/kallsyms",  "proc/latency_stats", "proc/acpi",	  "proc/scsi",
+	"proc/sysrq-trigger", "sys/firmware",  "proc/interrupts",
+};
+static const char *const read_only[] = {"proc/sys", "proc/irq", "proc/bus", "proc/fs"};
+
+static void mask_paths(int errfd)
+{
+	for (size_t i = 0; i < ELEMENTSOF(masked); i++) {
+		const char *path = masked[i];
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			continue; /* not on this kernel */
+		if (S_ISDIR(st.st_mode))
+			CHECK(mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+				    "size=0") == 0,
+			      "masking", masked[i]);
+		else
+			CHECK(mount("dev/null", path, NULL, MS_BIND, NULL) == 0, "masking", masked[i]);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(read_only); i++) {
+		const char *path = read_only[i];
+		if (access(path, F_OK) < 0)
+			continue;
+		CHECK(mount(path, path, NULL, MS_BIND | MS_REC, NULL) == 0, "binding", read_only[i]);
+		CHECK(mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+						      MS_NOEXEC,
+			    NULL) == 0,
+		      "making read-only", read_only[i]);
+	}
+}
+
+/* Bind a volume at its target, resolved inside the new root by fd so that a
+ * symlink in the image cannot move the mount outside it. */
+static void mount_volume(int errfd, int rootfd, const struct mount_spec *m)
+{
+	int fd = open_in_root(rootfd, m->target, O_PATH | O_DIRECTORY, 0);
+	if (fd < 0) {
+		errno = -fd;
+		child_fail(errfd, errno, "volume target", m->target);
+	}
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	CHECK(mount(m->source, proc, NULL, MS_BIND | MS_REC, NULL) == 0, "mounting volume",
+	      m->target);
+	close(fd);
+	if (m->read_only) {
+		fd = open_in_root(rootfd, m->target, O_PATH | O_DIRECTORY, 0);
+		CHECK(fd >= 0, "volume target", m->target);
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		CHECK(mount(NULL, proc, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) == 0,
+		      "making volume read-only", m->target);
+		close(fd);
+	}
+}
+
+static void loopback_up(int errfd)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CHECK(s >= 0, "socket", NULL);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	CHECK(ioctl(s, SIOCGIFFLAGS, &ifr) == 0, "loopback", NULL);
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	CHECK(ioctl(s, SIOCSIFFLAGS, &ifr) == 0, "loopback up", NULL);
+	close(s);
+}
+
+/* Parse "uid[:gid]" or a user name from the image's /etc/passwd (we are
+ * inside the new root: nothing of the host can be reached by a path). */
+static void resolve_user(int errfd, const char *user, uid_t *uid, gid_t *gid)
+{
+	*uid = 0;
+	*gid = 0;
+	if (!user || !*user)
+		return;
+	char name[256];
+	snprintf(name, sizeof(name), "%s", user);
+	char *colon = strchr(name, ':');
+	if (colon)
+		*colon = 0;
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(name, &end, 10);
+	bool numeric = *name && !*end && !errno;
+	if (numeric) {
+		*uid = (uid_t)v;
+		*gid = (gid_t)v;
+	}
+	FILE *f = fopen("/etc/passwd", "re");
+	bool found = numeric;
+	if (f) {
+		struct passwd *pw;
+		while ((pw = fgetpwent(f)))
+			if (numeric ? pw->pw_uid == *uid : streq(pw->pw_name, name)) {
+				*uid = pw->pw_uid;
+				*gid = pw->pw_gid;
+				found = true;
+				break;
+			}
+		fclose(f);
+	}
+	if (!found) {
+		errno = ENOENT;
+		child_fail(errfd, ENOENT, "no such user in the image's /etc/passwd", name);
+	}
+	if (colon) {
+		const char *g = colon + 1;
+		errno = 0;
+		v = strtoul(g, &end, 10);
+		if (*g && !*end && !errno) {
+			*gid = (gid_t)v;
+			return;
+		}
+		FILE *gf = fopen("/etc/group", "re");
+		struct group *gr;
+		bool gfound = false;
+		while (gf && (gr = fgetgrent(gf)))
+			if (streq(gr->gr_name, g)) {
+				*gid = gr->gr_gid;
+				gfound = true;
+				break;
+			}
+		if (gf)
+			fclose(gf);
+		if (!gfound)
+			child_fail(errfd, ENOENT, "no such group in the image's /etc/group", g);
+	}
+}
+
+/* The command's side of the fork in init: become the user, shed privileges,
+ * and exec. Never returns. */
+_noreturn_ static void exec_command(int errfd, const struct run_spec *spec, uid_t uid, gid_t gid)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	CHECK(setsid() >= 0, "setsid", NULL);
+	const char *wd = spec->workdir && *spec->workdir ? spec->workdir : "/";
+	CHECK(chdir(wd) == 0, "workdir", wd);
+	CHECK(setgroups(0, NULL) == 0, "setgroups", NULL);
+	CHECK(setresgid(gid, gid, gid) == 0, "setgid", NULL);
+	/* Keep the permitted set across setuid, then cut it. */
+	CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0, "keepcaps", NULL);
+	CHECK(setresuid(uid, uid, uid) == 0, "setuid", NULL);
+	int r = sandbox_drop_caps(uid == 0);
+	if (r < 0)
+		child_fail(errfd, -r, "dropping capabilities", NULL);
+	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs", NULL);
+	r = sandbox_seccomp();
+	if (r < 0)
+		child_fail(errfd, -r, "loading the seccomp filter", NULL);
+	/* Every fd above stderr goes, but the error pipe, which exec closes. */
+	if (errfd > 3)
+		(void)syscall(SYS_close_range, 3, errfd - 1, 0);
+	(void)syscall(SYS_close_range, errfd + 1, ~0U, 0);
+	execvpe(spec->argv[0], spec->argv, spec->env);
+	child_fail(errfd, errno, "exec", spec->argv[0]);
+}
+
+static volatile sig_atomic_t forward_to;
+
+static void forward_signal(int sig)
+{
+	if (forward_to > 0)
+		kill(forward_to, sig);
+}
+
+/* pid 1 of the instance: forward signals, reap zombies, exit like the command. */
+_noreturn_ static void run_init(int errfd, const struct run_spec *spec, uid_t uid, gid_t gid)
+{
+	/* Nothing in the instance may open /proc/1/exe (the host's cairn binary)
+	 * or ptrace us. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork", NULL);
+	if (pid == 0)
+		exec_command(errfd, spec, uid, gid);
+	close(errfd);
+	(void)syscall(SYS_close_range, 3, ~0U, 0);
+	forward_to = pid;
+	struct sigaction sa = {.sa_handler = forward_signal};
+	static const int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+	for (size_t i = 0; i < ELEMENTSOF(fwd); i++)
+		sigaction(fwd[i], &sa, NULL);
+	(void)sandbox_drop_caps(false);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	int code = 125;
+	for (;;) {
+		int status;
+		pid_t p = waitpid(-1, &status, 0);
+		if (p < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* no children left */
+		}
+		if (p == pid)
+			code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	}
+	_exit(code);
+}
+
+/* Everything the child does between clone and init. */
+_noreturn_ static void child_main(const struct run_spec *spec, int syncfd, int errfd)
+{
+	char go;
+	if (read(syncfd, &go, 1) != 1)
+		_exit(125); /* the parent went away */
+	close(syncfd);
+	CHECK(unshare(CLONE_NEWCGROUP) == 0, "cgroup namespace", NULL);
+	CHECK(mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) == 0, "making / a slave", NULL);
+
+	/* The paths were checked by the parent; the child allocates nothing. */
+	CHECK(chdir(spec->state_dir) == 0, "entering the instance directory", spec->state_dir);
+	CHECK(mount("overlay", "root", "overlay", MS_RDONLY | MS_NODEV, spec->overlay_opts) == 0,
+	      "mounting the read-only root", spec->lower);
+	CHECK(chdir("root") == 0, "entering the root", NULL);
+	CHECK(mount_fs("proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0,
+	      "mounting /proc", NULL);
+	make_dev(errfd);
+	CHECK(mount_fs("sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0,
+	      "mounting /sys", NULL);
+	CHECK(mount_fs("tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") == 0, "mounting /tmp",
+	      NULL);
+	CHECK(mount_fs("run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") == 0, "mounting /run",
+	      NULL);
+	mask_paths(errfd);
+	if (spec->n_mounts) {
+		int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		CHECK(rootfd >= 0, "opening the root", NULL);
+		for (size_t i = 0; i < spec->n_mounts; i++)
+			mount_volume(errfd, rootfd, &spec->mounts[i]);
+		close(rootfd);
+	}
+	CHECK(syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root", NULL);
+	CHECK(umount2(".", MNT_DETACH) == 0, "detaching the host's root", NULL);
+	CHECK(chdir("/") == 0, "chdir /", NULL);
+	if (spec->hostname)
+		CHECK(sethostname(spec->hostname, strlen(spec->hostname)) == 0, "hostname",
+		      spec->hostname);
+	if (spec->net == NET_PRIVATE)
+		loopback_up(errfd);
+	uid_t uid;
+	gid_t gid;
+	resolve_user(errfd, spec->user, &uid, &gid);
+	run_init(errfd, spec, uid, gid);
+}
+
+/* The skeleton: the mountpoints the instance needs, as the upper lower layer
+ * of the overlay, so images need not have them and are never changed. */
+static int make_skeleton(const struct run_spec *spec, struct cairn_error *err)
+{
+	_cleanup_close_ int dfd = open(spec->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return error_set(err, errno, "%s: %s", spec->state_dir, strerror(errno));
+	if ((mkdirat(dfd, "root", 0755) < 0 && errno != EEXIST) ||
+	    (mkdirat(dfd, "skel", 0755) < 0 && errno != EEXIST))
+		return error_set(err, errno, "%s: %s", spec->state_dir, strerror(errno));
+	static const char *const dirs[] = {"skel/proc", "skel/dev", "skel/sys", "skel/tmp",
+					   "skel/run"};
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+		if (mkdirat(dfd, dirs[i], 0755) < 0 && errno != EEXIST)
+			return error_set(err, errno, "%s/%s: %s", spec->state_dir, dirs[i],
+					 strerror(errno));
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const char *t = spec->mounts[i].target;
+		while (*t == '/')
+			t++;
+		const char *why = *t ? NULL : "the root";
+		for (const char *p = t; !why && *p;) {
+			const char *slash = strchr(p, '/');
+			size_t n = slash ? (size_t)(slash - p) : strlen(p);
+			if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+				why = "\".\" or \"..\" in it";
+			p = slash ? slash + 1 : p + n;
+		}
+		if (why)
+			return error_set(err, EINVAL, "volume target %s: %s", spec->mounts[i].target,
+					 why);
+		_cleanup_free_ char *rel = xasprintf("skel/%s", t);
+		int r = mkdir_p_at(dfd, rel, 0755);
+		if (r < 0)
+			return error_set(err, -r, "volume target %s: %s", spec->mounts[i].target,
+					 strerror(-r));
+	}
+	return 0;
+}
+
+static pid_t child_pid;
+
+static void parent_forward(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cairn_error *err)
+{
+	if (strpbrk(spec->lower, ":,") || strpbrk(spec->state_dir, ":,"))
+		return error_set(err, EINVAL, "paths with ':' or ',' cannot be overlay layers: %s",
+				 spec->lower);
+	_cleanup_free_ char *opts = xasprintf("lowerdir=%s/skel:%s", spec->state_dir, spec->lower);
+	struct run_spec sp = *spec;
+	sp.overlay_opts = opts;
+	spec = &sp;
+	int r = make_skeleton(spec, err);
+	if (r < 0)
+		return r;
+	struct cgroup *cg = NULL;
+	r = cgroup_create(spec->cgroup_name, spec->memory_bytes, spec->pids_max, spec->cpu_millis,
+			  &cg, err);
+	if (r < 0)
+		return r;
+	int syncp[2], errp[2];
+	if (pipe2(syncp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		cgroup_destroy(cg);
+		return error_set(err, errno, "pipe: %s", strerror(errno));
+	}
+	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+	if (spec->net != NET_HOST)
+		flags |= CLONE_NEWNET;
+	fflush(NULL);
+	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		int e = errno;
+		close(syncp[0]);
+		close(syncp[1]);
+		close(errp[0]);
+		close(errp[1]);
+		cgroup_destroy(cg);
+		return error_set(err, e, "creating the instance's namespaces: %s", strerror(e));
+	}
+	if (pid == 0) {
+		close(syncp[1]);
+		close(errp[0]);
+		child_main(spec, syncp[0], errp[1]);
+	}
+	close(syncp[0]);
+	close(errp[1]);
+	child_pid = pid;
+	r = cgroup_attach(cg, pid, err);
+	if (r == 0 && write(syncp[1], "g", 1) != 1)
+		r = error_set(err, errno, "starting the instance: %s", strerror(errno));
+	close(syncp[1]);
+	struct sigaction sa = {.sa_handler = parent_forward}, old[4];
+	static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+	for (size_t i = 0; i < ELEMENTSOF(fwd); i++)
+		sigaction(fwd[i], &sa, &old[i]);
+	if (r < 0)
+		kill(pid, SIGKILL);
+	/* The error pipe: EOF when the command was exec'd (or init exited). */
+	char msg[600];
+	ssize_t n = read_full(errp[0], msg, sizeof(msg) - 1);
+	close(errp[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	child_pid = 0;
+	for (size_t i = 0; i < ELEMENTSOF(fwd); i++)
+		sigaction(fwd[i], &old[i], NULL);
+	bool oom = cgroup_oom_killed(cg);
+	cgroup_destroy(cg);
+	if (r < 0)
+		return r;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	*ret = (struct run_result){.exit_code = code, .oom_killed = oom};
+	if (n > 0) {
+		msg[n] = 0;
+		char *text = strchr(msg, ' ');
+		text = text ? text + 1 : msg;
+		int e = (int)strtol(msg, NULL, 10);
+		if (code == 127 || code == 126) {
+			/* The command does not exist or cannot run: that is the
+			 * command's answer (as a shell gives it), not a failure to
+			 * start the instance. */
+			snprintf(ret->message, sizeof(ret->message), "%.400s: %s", text,
+				 strerror(e ? e : ENOENT));
+			return 0;
+		}
+		return error_set(err, e ? e : EIO, "starting the instance: %s: %s", text,
+				 strerror(e ? e : EIO));
+	}
+	return 0;
+}
