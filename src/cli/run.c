@@ -199,8 +199,10 @@ static int run(struct cli *cli, int argc, char **argv)
 	char **cmd = NULL;
 	size_t n_cmd = 0, cap_cmd = 0;
 	r = EXIT_FAILURE;
+	int64_t t0 = now_monotonic_ns();
 	if (cli_open_image(cli, ref, true, &st, &store, id, &m, &t, &err) < 0)
 		goto out;
+	trace_phase("run: image loaded", t0);
 	/* The command: CMD from the command line, else Entrypoint + Cmd. */
 	json_t *cfg = m.config;
 	n_cmd = json_strings(json_object_get(cfg, "Entrypoint"), &cmd, 0, &cap_cmd);
@@ -265,7 +267,9 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	struct run_result res;
 	int q = runtime_run(&spec, &res, &err);
+	t0 = now_monotonic_ns();
 	(void)rm_rf_at(AT_FDCWD, state_dir);
+	trace_phase("run: instance dir removed", t0);
 	if (q < 0)
 		goto out;
 	if (res.message[0])

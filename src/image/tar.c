@@ -9,8 +9,7 @@
 
 #include "../base/buf.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive_api.h"
 #include <stdio.h>
 
 struct path_map {
@@ -460,8 +459,10 @@ static int tar_read(struct tar_import *ti, struct archive *a)
 	return tree_validate(&ti->tree, ti->err);
 }
 
-static struct archive *tar_reader(void)
+static struct archive *tar_reader(struct cairn_error *err)
 {
+	if (archive_api_load(err) < 0)
+		return NULL;
 	struct archive *a = archive_read_new();
 	if (!a)
 		oom();
@@ -480,7 +481,9 @@ static struct archive *tar_reader(void)
 int import_tar_fd(struct store *s, int fd, const json_t *config, const struct import_limits *lim,
 		  struct import_result *ret, struct cairn_error *err)
 {
-	struct archive *a = tar_reader();
+	struct archive *a = tar_reader(err);
+	if (!a)
+		return -ELIBACC;
 	if (archive_read_open_fd(a, fd, 1 << 17) != ARCHIVE_OK) {
 		int r = error_set(err, EINVAL, "not a tar archive (%s)",
 				  archive_error_string(a) ?: "cannot open");
@@ -519,7 +522,9 @@ int image_tar_from_memory(struct store_txn *txn, const void *data, size_t len,
 				    IMPORT_DEFAULT_MAX_DEPTH};
 	if (limits)
 		lim = *limits;
-	struct archive *a = tar_reader();
+	struct archive *a = tar_reader(err);
+	if (!a)
+		return -ELIBACC;
 	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
 		int r = error_set(err, EINVAL, "not a tar archive (%s)",
 				  archive_error_string(a) ?: "cannot open");

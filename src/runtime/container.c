@@ -405,14 +405,17 @@ int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cair
 	struct run_spec sp = *spec;
 	sp.overlay_opts = opts;
 	spec = &sp;
+	int64_t t0 = now_monotonic_ns();
 	int r = make_skeleton(spec, err);
 	if (r < 0)
 		return r;
+	trace_phase("run: skeleton", t0);
 	struct cgroup *cg = NULL;
 	r = cgroup_create(spec->cgroup_name, spec->memory_bytes, spec->pids_max, spec->cpu_millis,
 			  &cg, err);
 	if (r < 0)
 		return r;
+	trace_phase("run: cgroup", t0);
 	int syncp[2], errp[2];
 	if (pipe2(syncp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		cgroup_destroy(cg);
@@ -440,7 +443,9 @@ int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cair
 	close(syncp[0]);
 	close(errp[1]);
 	child_pid = pid;
+	trace_phase("run: clone", t0);
 	r = cgroup_attach(cg, pid, err);
+	trace_phase("run: cgroup attach", t0);
 	if (r == 0 && write(syncp[1], "g", 1) != 1)
 		r = error_set(err, errno, "starting the instance: %s", strerror(errno));
 	close(syncp[1]);
@@ -454,14 +459,17 @@ int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cair
 	char msg[600];
 	ssize_t n = read_full(errp[0], msg, sizeof(msg) - 1);
 	close(errp[0]);
+	trace_phase("run: exec'd", t0);
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	child_pid = 0;
 	for (size_t i = 0; i < ELEMENTSOF(fwd); i++)
 		sigaction(fwd[i], &old[i], NULL);
+	trace_phase("run: exited", t0);
 	bool oom = cgroup_oom_killed(cg);
 	cgroup_destroy(cg);
+	trace_phase("run: cgroup removed", t0);
 	if (r < 0)
 		return r;
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
