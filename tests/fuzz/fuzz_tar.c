@@ -69,11 +69,18 @@ static void check_descriptors(void)
 	}
 }
 
-/* Watch objects/ and its shards, where the store stages new objects. */
+/* Watch objects/ and its shards, where the store stages new objects. The
+ * store makes its shards on first use: make them all here, so each can be
+ * watched (an unwatched new shard would be a creation in objects/, caught). */
 static void watch_objects(void)
 {
 	const uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
 	char path[sizeof(store_dir) + 16];
+	for (int i = 0; i < 256; i++) {
+		snprintf(path, sizeof(path), "%s/objects/%02x", store_dir, (unsigned)i);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			abort();
+	}
 	watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (watch_fd < 0)
 		abort();
