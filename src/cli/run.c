@@ -200,7 +200,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	size_t n_cmd = 0, cap_cmd = 0;
 	r = EXIT_FAILURE;
 	int64_t t0 = now_monotonic_ns();
-	if (cli_open_image(cli, ref, true, &st, &store, id, &m, &t, &err) < 0)
+	if (cli_open_image(cli, ref, true, &st, &store, id, &m, NULL, &err) < 0)
 		goto out;
 	trace_phase("run: image loaded", t0);
 	/* The command: CMD from the command line, else Entrypoint + Cmd. */
@@ -243,10 +243,16 @@ static int run(struct cli *cli, int argc, char **argv)
 
 	/* The image's shared checkout, made once. */
 	checkout = xasprintf("%s/checkouts/%s", cli->root, id + 7);
-	if (access(checkout, F_OK) < 0 && store_checkout(store, &t, checkout, true, &err) < 0 &&
-	    err.code != ENOTEMPTY && access(checkout, F_OK) < 0)
-		goto out;
-	error_clear(&err);
+	if (access(checkout, F_OK) < 0) {
+		struct digest d;
+		if (digest_from_string(id, &d) < 0 || image_load(store, &d, NULL, &t, &err) < 0)
+			goto out;
+		/* Another run may make it at the same time: either one will do. */
+		if (store_checkout(store, &t, checkout, true, &err) < 0 &&
+		    access(checkout, F_OK) < 0)
+			goto out;
+		error_clear(&err);
+	}
 	uint8_t rnd[16];
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
 		error_set(&err, EIO, "no randomness for an instance id");
@@ -260,7 +266,10 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	spec.lower = checkout;
 	spec.state_dir = state_dir;
-	spec.cgroup_name = iid;
+	/* A cgroup only when there is a limit to enforce: moving a process into
+	 * a v1 cgroup waits for an RCU grace period, milliseconds at times. */
+	if (spec.memory_bytes || spec.pids_max || spec.cpu_millis)
+		spec.cgroup_name = iid;
 	if (!spec.hostname) {
 		host = xstrndup(iid, 12);
 		spec.hostname = host;
@@ -268,7 +277,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	struct run_result res;
 	int q = runtime_run(&spec, &res, &err);
 	t0 = now_monotonic_ns();
-	(void)rm_rf_at(AT_FDCWD, state_dir);
+	(void)rmdir(state_dir);
 	trace_phase("run: instance dir removed", t0);
 	if (q < 0)
 		goto out;

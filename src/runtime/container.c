@@ -302,6 +302,28 @@ _noreturn_ static void run_init(int errfd, const struct run_spec *spec, uid_t ui
 	_exit(code);
 }
 
+/* The skeleton (in the current directory): the mountpoints the instance
+ * needs, as the upper lower layer of the overlay, so images need not have
+ * them and are never changed. Volume targets were checked by the parent. */
+static void make_skeleton(int errfd, const struct run_spec *spec)
+{
+	static const char *const dirs[] = {"root", "skel", "skel/proc", "skel/dev",
+					   "skel/sys", "skel/tmp",  "skel/run"};
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+		CHECK(mkdir(dirs[i], 0755) == 0, "creating the skeleton", dirs[i]);
+	int skel = open("skel", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(skel >= 0, "opening the skeleton", NULL);
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const char *t = spec->mounts[i].target;
+		while (*t == '/')
+			t++;
+		int r = mkdir_p_at(skel, t, 0755);
+		if (r < 0)
+			child_fail(errfd, -r, "volume target", spec->mounts[i].target);
+	}
+	close(skel);
+}
+
 /* Everything the child does between clone and init. */
 _noreturn_ static void child_main(const struct run_spec *spec, int syncfd, int errfd)
 {
@@ -312,8 +334,14 @@ _noreturn_ static void child_main(const struct run_spec *spec, int syncfd, int e
 	CHECK(unshare(CLONE_NEWCGROUP) == 0, "cgroup namespace", NULL);
 	CHECK(mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) == 0, "making / a slave", NULL);
 
-	/* The paths were checked by the parent; the child allocates nothing. */
+	/* A private tmpfs over the instance directory (in this mount namespace
+	 * only) holds the skeleton and the root's mountpoint: the host's file
+	 * system sees no mkdir, and there is nothing to clean up. */
+	CHECK(mount("tmpfs", spec->state_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m") ==
+		      0,
+	      "mounting the instance's scratch space", spec->state_dir);
 	CHECK(chdir(spec->state_dir) == 0, "entering the instance directory", spec->state_dir);
+	make_skeleton(errfd, spec);
 	CHECK(mount("overlay", "root", "overlay", MS_RDONLY | MS_NODEV, spec->overlay_opts) == 0,
 	      "mounting the read-only root", spec->lower);
 	CHECK(chdir("root") == 0, "entering the root", NULL);
@@ -348,46 +376,6 @@ _noreturn_ static void child_main(const struct run_spec *spec, int syncfd, int e
 	run_init(errfd, spec, uid, gid);
 }
 
-/* The skeleton: the mountpoints the instance needs, as the upper lower layer
- * of the overlay, so images need not have them and are never changed. */
-static int make_skeleton(const struct run_spec *spec, struct cairn_error *err)
-{
-	_cleanup_close_ int dfd = open(spec->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return error_set(err, errno, "%s: %s", spec->state_dir, strerror(errno));
-	if ((mkdirat(dfd, "root", 0755) < 0 && errno != EEXIST) ||
-	    (mkdirat(dfd, "skel", 0755) < 0 && errno != EEXIST))
-		return error_set(err, errno, "%s: %s", spec->state_dir, strerror(errno));
-	static const char *const dirs[] = {"skel/proc", "skel/dev", "skel/sys", "skel/tmp",
-					   "skel/run"};
-	for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
-		if (mkdirat(dfd, dirs[i], 0755) < 0 && errno != EEXIST)
-			return error_set(err, errno, "%s/%s: %s", spec->state_dir, dirs[i],
-					 strerror(errno));
-	for (size_t i = 0; i < spec->n_mounts; i++) {
-		const char *t = spec->mounts[i].target;
-		while (*t == '/')
-			t++;
-		const char *why = *t ? NULL : "the root";
-		for (const char *p = t; !why && *p;) {
-			const char *slash = strchr(p, '/');
-			size_t n = slash ? (size_t)(slash - p) : strlen(p);
-			if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-				why = "\".\" or \"..\" in it";
-			p = slash ? slash + 1 : p + n;
-		}
-		if (why)
-			return error_set(err, EINVAL, "volume target %s: %s", spec->mounts[i].target,
-					 why);
-		_cleanup_free_ char *rel = xasprintf("skel/%s", t);
-		int r = mkdir_p_at(dfd, rel, 0755);
-		if (r < 0)
-			return error_set(err, -r, "volume target %s: %s", spec->mounts[i].target,
-					 strerror(-r));
-	}
-	return 0;
-}
-
 static pid_t child_pid;
 
 static void parent_forward(int sig)
@@ -401,15 +389,26 @@ int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cair
 	if (strpbrk(spec->lower, ":,") || strpbrk(spec->state_dir, ":,"))
 		return error_set(err, EINVAL, "paths with ':' or ',' cannot be overlay layers: %s",
 				 spec->lower);
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const char *t = spec->mounts[i].target, *why = NULL;
+		if (t[0] != '/' || !t[1])
+			why = "not an absolute path below /";
+		for (const char *p = t + 1; !why && *p;) {
+			const char *slash = strchr(p, '/');
+			size_t n = slash ? (size_t)(slash - p) : strlen(p);
+			if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+				why = "empty, \".\" or \"..\" components";
+			p = slash ? slash + 1 : p + n;
+		}
+		if (why)
+			return error_set(err, EINVAL, "volume target %s: %s", t, why);
+	}
 	_cleanup_free_ char *opts = xasprintf("lowerdir=%s/skel:%s", spec->state_dir, spec->lower);
 	struct run_spec sp = *spec;
 	sp.overlay_opts = opts;
 	spec = &sp;
 	int64_t t0 = now_monotonic_ns();
-	int r = make_skeleton(spec, err);
-	if (r < 0)
-		return r;
-	trace_phase("run: skeleton", t0);
+	int r;
 	struct cgroup *cg = NULL;
 	r = cgroup_create(spec->cgroup_name, spec->memory_bytes, spec->pids_max, spec->cpu_millis,
 			  &cg, err);
