@@ -376,15 +376,14 @@ _noreturn_ static void child_main(const struct run_spec *spec, int syncfd, int e
 	run_init(errfd, spec, uid, gid);
 }
 
-static pid_t child_pid;
+struct runtime_instance {
+	pid_t pid; /* the instance's init, in the host's pid namespace */
+	struct cgroup *cg;
+	char message[600]; /* "errno text" from the child, when it failed */
+	ssize_t message_len;
+};
 
-static void parent_forward(int sig)
-{
-	if (child_pid > 0)
-		kill(child_pid, sig);
-}
-
-int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cairn_error *err)
+static int check_spec(const struct run_spec *spec, struct cairn_error *err)
 {
 	if (strpbrk(spec->lower, ":,") || strpbrk(spec->state_dir, ":,"))
 		return error_set(err, EINVAL, "paths with ':' or ',' cannot be overlay layers: %s",
@@ -403,12 +402,20 @@ int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cair
 		if (why)
 			return error_set(err, EINVAL, "volume target %s: %s", t, why);
 	}
+	return 0;
+}
+
+int runtime_start(const struct run_spec *spec, struct runtime_instance **ret,
+		  struct cairn_error *err)
+{
+	int r = check_spec(spec, err);
+	if (r < 0)
+		return r;
 	_cleanup_free_ char *opts = xasprintf("lowerdir=%s/skel:%s", spec->state_dir, spec->lower);
 	struct run_spec sp = *spec;
 	sp.overlay_opts = opts;
 	spec = &sp;
 	int64_t t0 = now_monotonic_ns();
-	int r;
 	struct cgroup *cg = NULL;
 	r = cgroup_create(spec->cgroup_name, spec->memory_bytes, spec->pids_max, spec->cpu_millis,
 			  &cg, err);
@@ -437,57 +444,108 @@ int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cair
 	if (pid == 0) {
 		close(syncp[1]);
 		close(errp[0]);
+		for (int i = 0; i < 3; i++)
+			if (spec->stdio[i] > 0 && spec->stdio[i] != i &&
+			    dup2(spec->stdio[i], i) < 0)
+				_exit(125);
 		child_main(spec, syncp[0], errp[1]);
 	}
 	close(syncp[0]);
 	close(errp[1]);
-	child_pid = pid;
 	trace_phase("run: clone", t0);
 	r = cgroup_attach(cg, pid, err);
 	trace_phase("run: cgroup attach", t0);
 	if (r == 0 && write(syncp[1], "g", 1) != 1)
 		r = error_set(err, errno, "starting the instance: %s", strerror(errno));
 	close(syncp[1]);
-	struct sigaction sa = {.sa_handler = parent_forward}, old[4];
-	static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-	for (size_t i = 0; i < ELEMENTSOF(fwd); i++)
-		sigaction(fwd[i], &sa, &old[i]);
-	if (r < 0)
+	struct runtime_instance *inst = xcalloc(1, sizeof(*inst));
+	inst->pid = pid;
+	inst->cg = cg;
+	if (r < 0) {
 		kill(pid, SIGKILL);
-	/* The error pipe: EOF when the command was exec'd (or init exited). */
-	char msg[600];
-	ssize_t n = read_full(errp[0], msg, sizeof(msg) - 1);
+		close(errp[0]);
+		struct run_result ignored;
+		runtime_wait(inst, &ignored);
+		return r;
+	}
+	/* The error pipe: EOF once the command was exec'd (or init exited). */
+	inst->message_len = read_full(errp[0], inst->message, sizeof(inst->message) - 1);
 	close(errp[0]);
 	trace_phase("run: exec'd", t0);
+	if (inst->message_len > 0) {
+		inst->message[inst->message_len] = 0;
+		int e = (int)strtol(inst->message, NULL, 10);
+		if (e != ENOENT && e != EACCES) {
+			/* Not the command's fault: the instance could not be set up. */
+			const char *text = strchr(inst->message, ' ');
+			r = error_set(err, e ? e : EIO, "starting the instance: %s: %s",
+				      text ? text + 1 : inst->message, strerror(e ? e : EIO));
+			struct run_result ignored;
+			runtime_wait(inst, &ignored);
+			return r;
+		}
+	}
+	*ret = inst;
+	return 0;
+}
+
+pid_t runtime_instance_pid(const struct runtime_instance *inst)
+{
+	return inst->pid;
+}
+
+void runtime_wait(struct runtime_instance *inst, struct run_result *ret)
+{
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(inst->pid, &status, 0) < 0 && errno == EINTR)
 		;
-	child_pid = 0;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	*ret = (struct run_result){.exit_code = code, .oom_killed = cgroup_oom_killed(inst->cg)};
+	cgroup_destroy(inst->cg);
+	if (inst->message_len > 0 && (code == 127 || code == 126)) {
+		/* The command does not exist or cannot run: the command's answer
+		 * (as a shell gives it), not a failure to start the instance. */
+		char *text = strchr(inst->message, ' ');
+		int e = (int)strtol(inst->message, NULL, 10);
+		snprintf(ret->message, sizeof(ret->message), "%.400s: %s",
+			 text ? text + 1 : inst->message, strerror(e ? e : ENOENT));
+	}
+	free(inst);
+}
+
+static pid_t forward_pid;
+
+static void parent_forward(int sig)
+{
+	if (forward_pid > 0)
+		kill(forward_pid, sig);
+}
+
+int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cairn_error *err)
+{
+	static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+	struct sigaction sa = {.sa_handler = parent_forward}, old[ELEMENTSOF(fwd)];
+	sigset_t block, prev;
+	sigemptyset(&block);
+	for (size_t i = 0; i < ELEMENTSOF(fwd); i++)
+		sigaddset(&block, fwd[i]);
+	/* Signals wait until the pid to forward them to is known. */
+	sigprocmask(SIG_BLOCK, &block, &prev);
+	struct runtime_instance *inst;
+	int r = runtime_start(spec, &inst, err);
+	if (r < 0) {
+		sigprocmask(SIG_SETMASK, &prev, NULL);
+		return r;
+	}
+	forward_pid = inst->pid;
+	for (size_t i = 0; i < ELEMENTSOF(fwd); i++)
+		sigaction(fwd[i], &sa, &old[i]);
+	sigprocmask(SIG_SETMASK, &prev, NULL);
+	runtime_wait(inst, ret);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	forward_pid = 0;
 	for (size_t i = 0; i < ELEMENTSOF(fwd); i++)
 		sigaction(fwd[i], &old[i], NULL);
-	trace_phase("run: exited", t0);
-	bool oom = cgroup_oom_killed(cg);
-	cgroup_destroy(cg);
-	trace_phase("run: cgroup removed", t0);
-	if (r < 0)
-		return r;
-	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	*ret = (struct run_result){.exit_code = code, .oom_killed = oom};
-	if (n > 0) {
-		msg[n] = 0;
-		char *text = strchr(msg, ' ');
-		text = text ? text + 1 : msg;
-		int e = (int)strtol(msg, NULL, 10);
-		if (code == 127 || code == 126) {
-			/* The command does not exist or cannot run: that is the
-			 * command's answer (as a shell gives it), not a failure to
-			 * start the instance. */
-			snprintf(ret->message, sizeof(ret->message), "%.400s: %s", text,
-				 strerror(e ? e : ENOENT));
-			return 0;
-		}
-		return error_set(err, e ? e : EIO, "starting the instance: %s: %s", text,
-				 strerror(e ? e : EIO));
-	}
+	sigprocmask(SIG_SETMASK, &prev, NULL);
 	return 0;
 }

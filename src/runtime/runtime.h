@@ -37,7 +37,8 @@ struct run_spec {
 	uint64_t memory_bytes;
 	uint64_t pids_max;
 	uint64_t cpu_millis; /* thousandths of a CPU */
-	const char *cgroup_name; /* the instance id, for its cgroup */
+	const char *cgroup_name; /* the instance id, for its cgroup; NULL: none */
+	int stdio[3]; /* fds for the command's stdin, stdout, stderr; 0 = inherit */
 	const char *overlay_opts; /* set by runtime_run */
 };
 
@@ -56,3 +57,16 @@ struct run_result {
  * -errno with err set when the instance could not be started; then nothing is
  * left mounted or running. */
 int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cairn_error *err);
+
+/* A started instance (runtime_start), waited for with runtime_wait. */
+struct runtime_instance;
+
+/* Start the instance and return once its command was exec'd, or once it
+ * could not be (then runtime_wait reports 127 or 126 with the message). On
+ * -errno, nothing is left running or mounted. */
+int runtime_start(const struct run_spec *spec, struct runtime_instance **ret,
+		  struct cairn_error *err);
+/* The host pid of the instance's init. */
+pid_t runtime_instance_pid(const struct runtime_instance *inst);
+/* Wait for the instance to end, fill ret, remove its cgroup, free inst. */
+void runtime_wait(struct runtime_instance *inst, struct run_result *ret);
