@@ -274,6 +274,7 @@ _noreturn_ static void run_init(int errfd, const struct run_spec *spec, uid_t ui
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
+	sigemptyset(&old); /* whatever the caller blocked, init takes signals */
 	pid_t pid = fork();
 	CHECK(pid >= 0, "fork", NULL);
 	if (pid == 0)
