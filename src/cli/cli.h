@@ -28,7 +28,8 @@ struct command {
 };
 
 extern const struct command cmd_import, cmd_images, cmd_inspect, cmd_tag, cmd_rm, cmd_history,
-	cmd_checkout, cmd_gc, cmd_fsck, cmd_verify, cmd_run;
+	cmd_checkout, cmd_gc, cmd_fsck, cmd_verify, cmd_run, cmd_ps,
+	cmd_stop, cmd_logs;
 
 /* Options every command accepts; getopt value codes for them. */
 enum {
@@ -76,6 +77,14 @@ int cli_open_image(struct cli *cli, const char *ref, bool lock, struct state **r
 /* Resolve NAME[:TAG], an id or a unique id prefix to a full id. */
 int cli_resolve(struct state *st, const char *ref, char ret_id[DIGEST_STR_LEN],
 		struct cairn_error *err);
+
+/* An instance's state as it really is: "running" in the record but gone
+ * from the kernel is "dead". */
+struct state_instance;
+const char *instance_true_state(const struct state_instance *in);
+/* Stop an instance (SIGTERM, grace_ms, SIGKILL) and see its end recorded. */
+int instance_stop(struct state *st, const struct state_instance *in, int grace_ms,
+		  struct cairn_error *err);
 
 /* "312.4 MB" (powers of 1000, like docker). */
 void format_size(uint64_t bytes, char *out, size_t len);

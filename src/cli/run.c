@@ -11,6 +11,8 @@
 #include "../runtime/runtime.h"
 
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 static int run(struct cli *cli, int argc, char **argv);
 
@@ -22,6 +24,7 @@ const struct command cmd_run = {
 		"exit code (127 when the command does not exist, 128+N when killed by signal N).\n"
 		"\n"
 		"Options:\n"
+		"  -d, --detach           run in the background under a monitor; print the id\n"
 		"  -e, --env K=V          set an environment variable (repeatable)\n"
 		"  -v, --volume SRC:DST[:ro]  SRC a volume name ($ROOT/volumes/SRC) or an\n"
 		"                         absolute host path; DST an absolute path inside\n"
@@ -82,6 +85,134 @@ static int parse_volume(struct cli *cli, const char *arg, struct mount_spec *ret
 	return 0;
 }
 
+struct monitor_ctx {
+	struct state *st;
+	const char *id;
+	int ready_fd;
+};
+
+static void monitor_started(void *u, pid_t pid, uint64_t pid_start)
+{
+	struct monitor_ctx *m = u;
+	(void)state_instance_set_running(m->st, m->id, pid, pid_start, getpid(), NULL);
+	(void)state_event(m->st, "instance.start", m->id, "", NULL);
+	m->ready_fd = safe_close(m->ready_fd); /* the CLI may go now */
+}
+
+static void monitor_exited(void *u, const struct run_result *res)
+{
+	struct monitor_ctx *m = u;
+	(void)state_instance_set_exited(m->st, m->id, res->exit_code, res->oom_killed, NULL);
+	_cleanup_free_ char *detail = xasprintf("exit %d%s", res->exit_code,
+						res->oom_killed ? " (out of memory)" : "");
+	(void)state_event(m->st, "instance.exit", m->id, detail, NULL);
+	if (m->ready_fd >= 0 && res->message[0]) {
+		/* The command could not even start: tell the waiting CLI. */
+		_cleanup_free_ char *msg = xasprintf("%d %s", res->exit_code, res->message);
+		(void)write_all(m->ready_fd, msg, strlen(msg));
+	}
+	m->ready_fd = safe_close(m->ready_fd);
+}
+
+/* The monitor process: its own session, no fd of the CLI's but the
+ * readiness pipe, its own database connection. Never returns. */
+_noreturn_ static void monitor_main(struct cli *cli, const struct run_spec *spec, const char *iid,
+				    int ready_fd)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; i < 3 && devnull >= 0; i++)
+		(void)dup2(devnull, i);
+	if (ready_fd != 3) {
+		if (dup3(ready_fd, 3, O_CLOEXEC) < 0)
+			_exit(1);
+		ready_fd = 3;
+	}
+	(void)syscall(SYS_close_range, 4, ~0U, 0);
+	struct cairn_error err = {0};
+	struct state *st = NULL;
+	_cleanup_free_ char *dir = xasprintf("%s/instances/%s", cli->root, iid);
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0 || cli_open_state(cli, &st, &err) < 0) {
+		_cleanup_free_ char *msg = xasprintf("1 %s", err.msg ? err.msg : strerror(errno));
+		(void)write_all(ready_fd, msg, strlen(msg));
+		_exit(1);
+	}
+	struct monitor_ctx m = {st, iid, ready_fd};
+	struct monitor_hooks hooks = {monitor_started, monitor_exited, &m};
+	if (runtime_monitor(spec, dirfd, &hooks, &err) < 0) {
+		(void)state_instance_set_exited(st, iid, 125, false, NULL);
+		_cleanup_free_ char *msg = xasprintf("1 %s", error_message(&err));
+		if (m.ready_fd >= 0)
+			(void)write_all(m.ready_fd, msg, strlen(msg));
+		_exit(1);
+	}
+	state_close(st);
+	_exit(0);
+}
+
+/* Record the instance, start its monitor (double fork, new session), and
+ * wait until the command was exec'd. */
+static int run_detached(struct cli *cli, const struct run_spec *spec, struct state *st,
+			const char *iid, const char *image, struct cairn_error *err)
+{
+	struct buf cmd = {0};
+	for (char **a = spec->argv; *a; a++) {
+		if (cmd.len)
+			buf_putc(&cmd, ' ');
+		buf_puts(&cmd, *a);
+	}
+	struct state_instance in = {.name = (char *)spec->hostname, .command = cmd.data};
+	snprintf(in.id, sizeof(in.id), "%s", iid);
+	memcpy(in.image, image, sizeof(in.image));
+	int r = state_instance_add(st, &in, err);
+	buf_free(&cmd);
+	if (r < 0)
+		return r;
+	int ready[2];
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		return error_set(err, errno, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(ready[0]);
+		close(ready[1]);
+		return error_set(err, errno, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		close(ready[0]);
+		if (setsid() < 0)
+			_exit(1);
+		pid_t m = fork();
+		if (m != 0)
+			_exit(m < 0);
+		monitor_main(cli, spec, iid, ready[1]);
+	}
+	close(ready[1]);
+	int status;
+	(void)waitpid(pid, &status, 0);
+	char msg[800];
+	ssize_t n = read_full(ready[0], msg, sizeof(msg) - 1);
+	close(ready[0]);
+	if (n > 0) {
+		msg[n] = 0;
+		char *text = strchr(msg, ' ');
+		int code = (int)strtol(msg, NULL, 10);
+		fprintf(stderr, "cairn: %s\n", text ? text + 1 : msg);
+		return code == 126 || code == 127 ? code : EXIT_FAILURE;
+	}
+	struct state_instance now = {0};
+	if (state_instance_find(st, iid, &now, err) < 0) {
+		state_instance_free(&now);
+		return error_set(err, EIO, "the monitor of %s went away", iid);
+	}
+	state_instance_free(&now);
+	if (cli->json)
+		print_json(json_pack("{s:s}", "id", iid));
+	else
+		puts(iid);
+	return EXIT_SUCCESS;
+}
+
 /* Strings of a JSON array, or NULL. */
 static size_t json_strings(json_t *arr, char ***v, size_t n, size_t *cap)
 {
@@ -104,6 +235,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		COMMON_LONG_OPTIONS,
 		{"env", required_argument, NULL, 'e'},
+		{"detach", no_argument, NULL, 'd'},
 		{"volume", required_argument, NULL, 'v'},
 		{"user", required_argument, NULL, 'u'},
 		{"workdir", required_argument, NULL, 'w'},
@@ -119,9 +251,13 @@ static int run(struct cli *cli, int argc, char **argv)
 	char **env = NULL;
 	size_t n_env = 0, cap_env = 0;
 	int c, r;
-	while ((c = getopt_long(argc, argv, "+:he:v:u:w:", opts, NULL)) != -1) {
+	bool detach = false;
+	while ((c = getopt_long(argc, argv, "+:hde:v:u:w:", opts, NULL)) != -1) {
 		uint64_t v;
 		switch (c) {
+		case 'd':
+			detach = true;
+			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
 				return cli_usage(&cmd_run, "-e %s: expected K=V", optarg);
@@ -274,10 +410,14 @@ static int run(struct cli *cli, int argc, char **argv)
 		host = xstrndup(iid, 12);
 		spec.hostname = host;
 	}
+	if (detach) {
+		r = run_detached(cli, &spec, st, iid, id, &err);
+		goto out;
+	}
 	struct run_result res;
 	int q = runtime_run(&spec, &res, &err);
 	t0 = now_monotonic_ns();
-	(void)rmdir(state_dir);
+	(void)rm_rf_at(AT_FDCWD, state_dir);
 	trace_phase("run: instance dir removed", t0);
 	if (q < 0)
 		goto out;

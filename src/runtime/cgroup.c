@@ -2,6 +2,7 @@
  * /sys/fs/cgroup/cairn/<name>; on v1 (or hybrid) each controller has its own
  * /sys/fs/cgroup/<controller>/cairn/<name>. */
 #include "cgroup.h"
+#include "runtime.h"
 
 #include "../base/fs.h"
 
@@ -131,6 +132,16 @@ bool cgroup_oom_killed(struct cgroup *cg)
 		return false;
 	const char *p = strstr(data, "oom_kill ");
 	return p && strtoull(p + 9, NULL, 10) > 0;
+}
+
+void runtime_cgroup_remove(const char *name)
+{
+	static const char *const dirs[] = {CGROOT "/cairn", CGROOT "/memory/cairn",
+					   CGROOT "/pids/cairn", CGROOT "/cpu/cairn"};
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", dirs[i], name);
+		(void)rmdir(p);
+	}
 }
 
 void cgroup_destroy(struct cgroup *cg)

@@ -495,6 +495,11 @@ pid_t runtime_instance_pid(const struct runtime_instance *inst)
 	return inst->pid;
 }
 
+bool runtime_instance_exec_failed(const struct runtime_instance *inst)
+{
+	return inst->message_len > 0;
+}
+
 void runtime_wait(struct runtime_instance *inst, struct run_result *ret)
 {
 	int status = 0;

@@ -68,5 +68,33 @@ int runtime_start(const struct run_spec *spec, struct runtime_instance **ret,
 		  struct cairn_error *err);
 /* The host pid of the instance's init. */
 pid_t runtime_instance_pid(const struct runtime_instance *inst);
+/* True when the command could not be exec'd (runtime_wait says why). */
+bool runtime_instance_exec_failed(const struct runtime_instance *inst);
 /* Wait for the instance to end, fill ret, remove its cgroup, free inst. */
 void runtime_wait(struct runtime_instance *inst, struct run_result *ret);
+
+/* --- detached instances ------------------------------------------------------ */
+
+struct monitor_hooks {
+	/* the command was exec'd (not called when it could not be) */
+	void (*started)(void *userdata, pid_t pid, uint64_t pid_start);
+	void (*exited)(void *userdata, const struct run_result *res);
+	void *userdata;
+};
+
+/* Run in the monitor process: start the instance with stdout and stderr into
+ * the log under logdir_fd, call the hooks, return when it has ended. */
+int runtime_monitor(const struct run_spec *spec, int logdir_fd, const struct monitor_hooks *hooks,
+		    struct cairn_error *err);
+
+/* Remove the cgroup of instance name, when it has one (its monitor died). */
+void runtime_cgroup_remove(const char *name);
+
+/* The start time of a process (field 22 of /proc/PID/stat), 0 when gone. */
+uint64_t runtime_pid_start_time(pid_t pid);
+/* True when pid runs and is the process that started at pid_start. */
+bool runtime_alive(pid_t pid, uint64_t pid_start);
+/* Signal the process if it is still the one recorded. */
+int runtime_signal(pid_t pid, uint64_t pid_start, int sig);
+/* SIGTERM, up to grace_ms for it to end, then SIGKILL; 0 once it is gone. */
+int runtime_stop(pid_t pid, uint64_t pid_start, int grace_ms);

@@ -43,6 +43,29 @@ static const char *const schema_v1 =
 	"  subject TEXT NOT NULL,"
 	"  detail TEXT NOT NULL);";
 
+/* Each migration takes the schema from version i to i + 1. */
+static const char *const schema_migrations[] = {
+	NULL, /* 0 -> 1: schema_v1 */
+	"CREATE TABLE instances ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  image TEXT NOT NULL,"
+	"  command TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  started INTEGER,"
+	"  finished INTEGER,"
+	"  state TEXT NOT NULL,"
+	"  exit_code INTEGER,"
+	"  oom INTEGER NOT NULL DEFAULT 0,"
+	"  pid INTEGER,"
+	"  pid_start INTEGER,"
+	"  monitor_pid INTEGER,"
+	"  ports TEXT NOT NULL DEFAULT '',"
+	"  tainted INTEGER NOT NULL DEFAULT 0,"
+	"  tainted_why TEXT);",
+};
+#define SCHEMA_VERSION ((int)ELEMENTSOF(schema_migrations))
+
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -108,19 +131,27 @@ int state_open(const char *root, struct state **ret, struct cairn_error *err)
 		if (sqlite3_step(s) == SQLITE_ROW)
 			version = sqlite3_column_int(s, 0);
 	}
-	if (version == 0) {
+	if (version > SCHEMA_VERSION) {
+		r = error_set(err, EPROTO, "%s was written by a newer cairn (schema %d)", st->path,
+			      version);
+		goto fail;
+	}
+	if (version < SCHEMA_VERSION) {
 		r = exec(st, "BEGIN IMMEDIATE", err);
 		if (r < 0)
 			goto fail;
-		/* Another process may have created it while we waited. */
+		/* Another process may have migrated it while we waited. */
 		_cleanup_stmt_ sqlite3_stmt *s = NULL;
 		r = prepare(st, "PRAGMA user_version", &s, err);
 		if (r == 0 && sqlite3_step(s) == SQLITE_ROW)
 			version = sqlite3_column_int(s, 0);
-		if (r == 0 && version == 0) {
-			r = exec(st, schema_v1, err);
-			if (r == 0)
-				r = exec(st, "PRAGMA user_version=1", err);
+		for (; r == 0 && version < SCHEMA_VERSION; version++) {
+			r = exec(st, version == 0 ? schema_v1 : schema_migrations[version], err);
+			if (r == 0) {
+				char sql[64];
+				snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", version + 1);
+				r = exec(st, sql, err);
+			}
 		}
 		if (r < 0) {
 			(void)exec(st, "ROLLBACK", NULL);
@@ -129,10 +160,6 @@ int state_open(const char *root, struct state **ret, struct cairn_error *err)
 		r = exec(st, "COMMIT", err);
 		if (r < 0)
 			goto fail;
-	} else if (version > 1) {
-		r = error_set(err, EPROTO, "%s was written by a newer cairn (schema %d)", st->path,
-			      version);
-		goto fail;
 	}
 	*ret = st;
 	return 0;
@@ -501,7 +528,8 @@ void strv_free_n(char **v, size_t n)
 int state_gc_roots(struct state *st, char ***ret, size_t *ret_n, struct cairn_error *err)
 {
 	/* One query per kind of root; releases join this list later. */
-	static const char *const roots[] = {"SELECT DISTINCT image FROM tags"};
+	static const char *const roots[] = {"SELECT DISTINCT image FROM tags",
+					    "SELECT DISTINCT image FROM instances"};
 	char **v = NULL;
 	size_t n = 0, cap = 0;
 	for (size_t q = 0; q < ELEMENTSOF(roots); q++) {
@@ -528,7 +556,10 @@ int state_gc_roots(struct state *st, char ***ret, size_t *ret_n, struct cairn_er
 
 int state_forget_unreferenced(struct state *st, uint64_t *ret_n, struct cairn_error *err)
 {
-	int r = exec(st, "DELETE FROM images WHERE id NOT IN (SELECT image FROM tags)", err);
+	int r = exec(st,
+		     "DELETE FROM images WHERE id NOT IN (SELECT image FROM tags) AND "
+		     "id NOT IN (SELECT image FROM instances)",
+		     err);
 	if (r < 0)
 		return r;
 	if (ret_n)
@@ -550,5 +581,177 @@ int state_event(struct state *st, const char *kind, const char *subject, const c
 	sqlite3_bind_text(s, 4, detail ? detail : "", -1, SQLITE_STATIC);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return db_error(st, err, "recording an event");
+	return 0;
+}
+
+/* --- instances ------------------------------------------------------------ */
+
+void state_instance_free(struct state_instance *in)
+{
+	free(in->name);
+	free(in->command);
+	free(in->state);
+	free(in->ports);
+	free(in->tainted_why);
+	in->name = in->command = in->state = in->ports = in->tainted_why = NULL;
+}
+
+void state_instances_free(struct state_instance *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		state_instance_free(&v[i]);
+	free(v);
+}
+
+#define INSTANCE_COLUMNS                                                                           \
+	"id, name, image, command, created, started, finished, state, exit_code, oom, pid, "      \
+	"pid_start, monitor_pid, ports, tainted, tainted_why"
+
+static void instance_from_row(sqlite3_stmt *s, struct state_instance *in)
+{
+	snprintf(in->id, sizeof(in->id), "%s", col_text(s, 0));
+	in->name = xstrdup(col_text(s, 1));
+	copy_id(in->image, col_text(s, 2));
+	in->command = xstrdup(col_text(s, 3));
+	in->created_ns = sqlite3_column_int64(s, 4);
+	in->started_ns = sqlite3_column_int64(s, 5);
+	in->finished_ns = sqlite3_column_int64(s, 6);
+	in->state = xstrdup(col_text(s, 7));
+	in->exit_code = sqlite3_column_int(s, 8);
+	in->oom = sqlite3_column_int(s, 9) != 0;
+	in->pid = sqlite3_column_int(s, 10);
+	in->pid_start = (uint64_t)sqlite3_column_int64(s, 11);
+	in->monitor_pid = sqlite3_column_int(s, 12);
+	in->ports = xstrdup(col_text(s, 13));
+	in->tainted = sqlite3_column_int(s, 14) != 0;
+	in->tainted_why = xstrdup(col_text(s, 15));
+}
+
+int state_instance_add(struct state *st, const struct state_instance *in,
+		       struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			"INSERT INTO instances(id, name, image, command, created, state, ports) "
+			"VALUES (?, ?, ?, ?, ?, 'created', ?)",
+			&s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, in->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, in->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, in->image, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, in->command ? in->command : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, in->created_ns ? in->created_ns : now_ns());
+	sqlite3_bind_text(s, 6, in->ports ? in->ports : "", -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return error_set(err, EEXIST, "an instance named %s exists already", in->name);
+	if (rc != SQLITE_DONE)
+		return db_error(st, err, "recording an instance");
+	return 0;
+}
+
+static int instance_update(struct state *st, const char *sql, const char *id,
+			   const int64_t *vals, size_t n, const char *text,
+			   struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st, sql, &s, err);
+	if (r < 0)
+		return r;
+	size_t k = 1;
+	for (size_t i = 0; i < n; i++)
+		sqlite3_bind_int64(s, (int)k++, vals[i]);
+	if (text)
+		sqlite3_bind_text(s, (int)k++, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, (int)k, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "updating an instance");
+	return sqlite3_changes(st->db) ? 0 : -ENOENT;
+}
+
+int state_instance_set_running(struct state *st, const char *id, int pid, uint64_t pid_start,
+			       int monitor_pid, struct cairn_error *err)
+{
+	int64_t v[] = {pid, (int64_t)pid_start, monitor_pid, now_ns()};
+	return instance_update(st,
+			       "UPDATE instances SET state = 'running', pid = ?, pid_start = ?, "
+			       "monitor_pid = ?, started = ? WHERE id = ?",
+			       id, v, ELEMENTSOF(v), NULL, err);
+}
+
+int state_instance_set_exited(struct state *st, const char *id, int exit_code, bool oom,
+			      struct cairn_error *err)
+{
+	int64_t v[] = {exit_code, oom, now_ns()};
+	return instance_update(st,
+			       "UPDATE instances SET state = 'exited', exit_code = ?, oom = ?, "
+			       "finished = ? WHERE id = ? AND state != 'exited'",
+			       id, v, ELEMENTSOF(v), NULL, err);
+}
+
+int state_instance_taint(struct state *st, const char *id, const char *why,
+			 struct cairn_error *err)
+{
+	return instance_update(st, "UPDATE instances SET tainted = 1, tainted_why = ? WHERE id = ?",
+			       id, NULL, 0, why, err);
+}
+
+int state_instance_remove(struct state *st, const char *id, struct cairn_error *err)
+{
+	return instance_update(st, "DELETE FROM instances WHERE id = ?", id, NULL, 0, NULL, err);
+}
+
+int state_instance_find(struct state *st, const char *ref, struct state_instance *ret,
+			struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			"SELECT " INSTANCE_COLUMNS " FROM instances WHERE id = ?1 OR name = ?1 "
+			"OR (length(?1) >= 4 AND substr(id, 1, length(?1)) = ?1) "
+			"ORDER BY id = ?1 DESC, name = ?1 DESC LIMIT 2",
+			&s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, ref, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "finding an instance");
+	instance_from_row(s, ret);
+	if (!streq(ret->id, ref) && !streq(ret->name, ref) && sqlite3_step(s) == SQLITE_ROW) {
+		state_instance_free(ret);
+		return error_set(err, ENOTUNIQ, "%s matches several instances; give more digits",
+				 ref);
+	}
+	return 0;
+}
+
+int state_instance_list(struct state *st, bool all, struct state_instance **ret, size_t *ret_n,
+			struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			all ? "SELECT " INSTANCE_COLUMNS " FROM instances ORDER BY created DESC"
+			    : "SELECT " INSTANCE_COLUMNS " FROM instances WHERE state != 'exited' "
+			      "ORDER BY created DESC",
+			&s, err);
+	if (r < 0)
+		return r;
+	struct state_instance *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		memset(&v[n], 0, sizeof(v[n]));
+		instance_from_row(s, &v[n++]);
+	}
+	if (rc != SQLITE_DONE) {
+		state_instances_free(v, n);
+		return db_error(st, err, "listing instances");
+	}
+	*ret = v;
+	*ret_n = n;
 	return 0;
 }

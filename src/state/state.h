@@ -89,3 +89,40 @@ int state_event(struct state *st, const char *kind, const char *subject, const c
 
 /* Free a NULL-terminated-free array of n strings. */
 void strv_free_n(char **v, size_t n);
+
+/* --- instances ------------------------------------------------------------ */
+
+struct state_instance {
+	char id[33]; /* 32 hex */
+	char *name;
+	char image[DIGEST_STR_LEN];
+	char *command; /* for display */
+	int64_t created_ns, started_ns, finished_ns;
+	char *state; /* "created", "running", "exited" */
+	int exit_code;
+	bool oom;
+	int pid;	   /* the instance's init on the host */
+	uint64_t pid_start; /* its start time (clock ticks), against pid reuse */
+	int monitor_pid;
+	char *ports;
+	bool tainted;
+	char *tainted_why;
+};
+void state_instance_free(struct state_instance *in);
+void state_instances_free(struct state_instance *v, size_t n);
+
+int state_instance_add(struct state *st, const struct state_instance *in,
+		       struct cairn_error *err);
+int state_instance_set_running(struct state *st, const char *id, int pid, uint64_t pid_start,
+			       int monitor_pid, struct cairn_error *err);
+int state_instance_set_exited(struct state *st, const char *id, int exit_code, bool oom,
+			      struct cairn_error *err);
+int state_instance_taint(struct state *st, const char *id, const char *why,
+			 struct cairn_error *err);
+int state_instance_remove(struct state *st, const char *id, struct cairn_error *err);
+/* By exact id, name, or unique id prefix (4+ hex). -ENOENT when none. */
+int state_instance_find(struct state *st, const char *ref, struct state_instance *ret,
+			struct cairn_error *err);
+/* Newest first; all, or only those not exited. */
+int state_instance_list(struct state *st, bool all, struct state_instance **ret, size_t *ret_n,
+			struct cairn_error *err);
