@@ -152,9 +152,10 @@ _noreturn_ static void monitor_main(struct cli *cli, const struct run_spec *spec
 
 /* Record the instance, start its monitor (double fork, new session), and
  * wait until the command was exec'd. */
-static int run_detached(struct cli *cli, const struct run_spec *spec, struct state *st,
+static int run_detached(struct cli *cli, const struct run_spec *spec, struct state **stp,
 			const char *iid, const char *image, struct cairn_error *err)
 {
+	struct state *st = *stp;
 	struct buf cmd = {0};
 	for (char **a = spec->argv; *a; a++) {
 		if (cmd.len)
@@ -171,6 +172,8 @@ static int run_detached(struct cli *cli, const struct run_spec *spec, struct sta
 	int ready[2];
 	if (pipe2(ready, O_CLOEXEC) < 0)
 		return error_set(err, errno, "pipe: %s", strerror(errno));
+	/* SQLite's state must not cross a fork: the monitor opens its own. */
+	*stp = st = state_close(st);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -201,6 +204,9 @@ static int run_detached(struct cli *cli, const struct run_spec *spec, struct sta
 		return code == 126 || code == 127 ? code : EXIT_FAILURE;
 	}
 	struct state_instance now = {0};
+	if (cli_open_state(cli, stp, err) < 0)
+		return -EIO;
+	st = *stp;
 	if (state_instance_find(st, iid, &now, err) < 0) {
 		state_instance_free(&now);
 		return error_set(err, EIO, "the monitor of %s went away", iid);
@@ -411,7 +417,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		spec.hostname = host;
 	}
 	if (detach) {
-		r = run_detached(cli, &spec, st, iid, id, &err);
+		r = run_detached(cli, &spec, &st, iid, id, &err);
 		goto out;
 	}
 	struct run_result res;
