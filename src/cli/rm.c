@@ -2,22 +2,65 @@
  * objects stay until 'cairn gc'. */
 #include "cli.h"
 
+#include "../base/fs.h"
 #include "../image/image.h"
+#include "../runtime/runtime.h"
 
 static int run(struct cli *cli, int argc, char **argv);
 
 const struct command cmd_rm = {
 	.name = "rm",
-	.args = "NAME[:TAG]|ID...",
-	.summary = "Remove tags, or images with all their tags (gc frees the space)",
-	.help = "NAME[:TAG] removes that tag; an id (or unique prefix) removes the image and\n"
-		"every tag pointing at it. Tag history is kept.\n",
+	.args = "[-f] INSTANCE|NAME[:TAG]|IMAGE-ID...",
+	.summary = "Remove instances, tags, or images with all their tags",
+	.help = "An instance (id, prefix or name) is removed with its log; a running one only\n"
+		"with -f, which stops it first. NAME[:TAG] removes that tag; an image id (or\n"
+		"unique prefix) removes the image and every tag pointing at it. Tag history is\n"
+		"kept; 'cairn gc' frees the space.\n"
+		"\n"
+		"Options:\n"
+		"  -f, --force   stop running instances first\n",
 	.run = run,
 };
 
-static int rm_one(struct state *st, const char *ref, struct cairn_error *err)
+static int rm_instance(struct cli *cli, struct state *st, struct state_instance *in, bool force,
+		       struct cairn_error *err)
+{
+	const char *state = instance_true_state(in);
+	if (streq(state, "running")) {
+		if (!force)
+			return error_set(err, EBUSY,
+					 "instance %s is running; stop it first, or use rm -f",
+					 in->name);
+		int r = instance_stop(st, in, 0, err);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_free_ char *dir = xasprintf("%s/instances/%s", cli->root, in->id);
+	int r = rm_rf_at(AT_FDCWD, dir);
+	if (r < 0)
+		return error_set(err, -r, "removing %s: %s", dir, strerror(-r));
+	runtime_cgroup_remove(in->id);
+	r = state_instance_remove(st, in->id, err);
+	if (r == 0)
+		r = state_event(st, "instance.rm", in->id, "", err);
+	if (r == 0)
+		printf("%s\n", in->id);
+	return r;
+}
+
+static int rm_one(struct cli *cli, struct state *st, const char *ref, bool force,
+		  struct cairn_error *err)
 {
 	char id[DIGEST_STR_LEN];
+	struct state_instance in = {0};
+	int q = state_instance_find(st, ref, &in, err);
+	if (q == 0) {
+		q = rm_instance(cli, st, &in, force, err);
+		state_instance_free(&in);
+		return q;
+	}
+	if (q != -ENOENT)
+		return q;
 	if (image_ref_is_id(ref)) {
 		const char *hex = startswith(ref, DIGEST_PREFIX) ? ref + 7 : ref;
 		int r = state_image_find_prefix(st, hex, id, err);
@@ -58,9 +101,21 @@ static int rm_one(struct state *st, const char *ref, struct cairn_error *err)
 
 static int run(struct cli *cli, int argc, char **argv)
 {
-	int r = cli_parse_simple(cli, &cmd_rm, argc, argv, 1, -1);
-	if (r >= 0)
-		return r;
+	static const struct option opts[] = {COMMON_LONG_OPTIONS,
+					     {"force", no_argument, NULL, 'f'}, {0}};
+	bool force = false;
+	int c, r;
+	while ((c = getopt_long(argc, argv, "+:hf", opts, NULL)) != -1) {
+		if (c == 'f') {
+			force = true;
+			continue;
+		}
+		r = cli_common_option(cli, &cmd_rm, c, argv);
+		if (r >= 0)
+			return r;
+	}
+	if (optind >= argc)
+		return cli_usage(&cmd_rm, "expected what to remove");
 	struct cairn_error err = {0};
 	_cleanup_(state_closep) struct state *st = NULL;
 	if (cli_open_state(cli, &st, &err) < 0)
@@ -69,7 +124,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (state_begin(st, &err) < 0)
 		goto fail;
 	for (int i = optind; i < argc; i++)
-		if (rm_one(st, argv[i], &err) < 0) {
+		if (rm_one(cli, st, argv[i], force, &err) < 0) {
 			state_rollback(st);
 			goto fail;
 		}
