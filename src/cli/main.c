@@ -10,7 +10,7 @@
 static const struct command *const commands[] = {
 	&cmd_import, &cmd_images, &cmd_inspect, &cmd_tag,    &cmd_rm,
 	&cmd_history, &cmd_checkout, &cmd_gc, &cmd_fsck, &cmd_verify, &cmd_run, &cmd_ps, &cmd_stop,
-	&cmd_logs,
+	&cmd_logs, &cmd_exec,
 };
 
 static void main_help(FILE *f)

@@ -555,3 +555,68 @@ int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cair
 	sigprocmask(SIG_SETMASK, &prev, NULL);
 	return 0;
 }
+
+int runtime_exec(pid_t pid, uint64_t pid_start, const struct run_spec *spec, int *ret_exit,
+		 char *ret_message, size_t message_len, struct cairn_error *err)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0 || (pid_start && runtime_pid_start_time(pid) != pid_start)) {
+		safe_close(pidfd);
+		return error_set(err, ESRCH, "the instance is not running");
+	}
+	int errp[2];
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		close(pidfd);
+		return error_set(err, errno, "pipe: %s", strerror(errno));
+	}
+	fflush(NULL);
+	pid_t child = fork();
+	if (child < 0) {
+		int e = errno;
+		close(pidfd);
+		close(errp[0]);
+		close(errp[1]);
+		return error_set(err, e, "fork: %s", strerror(e));
+	}
+	if (child == 0) {
+		int errfd = errp[1];
+		close(errp[0]);
+		/* Every namespace of the instance at once; the pid namespace takes
+		 * effect for our children, hence the fork below. */
+		CHECK(setns(pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+					   CLONE_NEWPID | CLONE_NEWCGROUP) == 0,
+		      "entering the instance's namespaces", NULL);
+		close(pidfd);
+		CHECK(chdir("/") == 0, "chdir /", NULL);
+		uid_t uid;
+		gid_t gid;
+		resolve_user(errfd, spec->user, &uid, &gid);
+		pid_t inner = fork();
+		CHECK(inner >= 0, "fork", NULL);
+		if (inner == 0)
+			exec_command(errfd, spec, uid, gid);
+		close(errfd);
+		int status;
+		while (waitpid(inner, &status, 0) < 0 && errno == EINTR)
+			;
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	}
+	close(pidfd);
+	close(errp[1]);
+	char msg[600];
+	ssize_t n = read_full(errp[0], msg, sizeof(msg) - 1);
+	close(errp[0]);
+	int status;
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	*ret_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (n > 0) {
+		msg[n] = 0;
+		char *text = strchr(msg, ' ');
+		int e = (int)strtol(msg, NULL, 10);
+		snprintf(ret_message, message_len, "%.400s: %s", text ? text + 1 : msg,
+			 strerror(e ? e : EIO));
+	} else if (message_len)
+		ret_message[0] = 0;
+	return 0;
+}

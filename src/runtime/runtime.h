@@ -98,3 +98,10 @@ bool runtime_alive(pid_t pid, uint64_t pid_start);
 int runtime_signal(pid_t pid, uint64_t pid_start, int sig);
 /* SIGTERM, up to grace_ms for it to end, then SIGKILL; 0 once it is gone. */
 int runtime_stop(pid_t pid, uint64_t pid_start, int grace_ms);
+
+/* Run spec->argv (with spec->env, spec->user, spec->workdir) inside the
+ * running instance whose init is pid, with the same capabilities, seccomp
+ * filter and no_new_privs as its command; wait for it. *ret_exit is its exit
+ * code (127 with ret_message when it could not be executed). */
+int runtime_exec(pid_t pid, uint64_t pid_start, const struct run_spec *spec, int *ret_exit,
+		 char *ret_message, size_t message_len, struct cairn_error *err);
