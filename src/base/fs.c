@@ -97,17 +97,32 @@ int read_file_at(int dirfd, const char *path, char **ret, size_t *ret_len, size_
 		return -EINVAL;
 	if ((uint64_t)st.st_size > max)
 		return -EFBIG;
-	size_t cap = (size_t)st.st_size + 1;
+	/* Read to the end: files of /proc and /sys say their size is 0, and a
+	 * file that grew is read as it is now (the store hashes what it read). */
+	size_t cap = (size_t)st.st_size + 1 > 4096 ? (size_t)st.st_size + 1 : 4096, len = 0;
 	_cleanup_free_ char *data = xmalloc(cap);
-	ssize_t n = read_full(fd, data, (size_t)st.st_size);
-	if (n < 0)
-		return (int)n;
-	/* A file that grew since fstat is read up to what fstat said: callers
-	 * that care (the store) hash what they read. */
-	data[n] = 0;
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap > max)
+				return -EFBIG;
+			data = xrealloc(data, cap *= 2);
+		}
+		ssize_t n = read(fd, data + len, cap - len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max)
+			return -EFBIG;
+	}
+	data[len] = 0;
 	*ret = TAKE_PTR(data);
 	if (ret_len)
-		*ret_len = (size_t)n;
+		*ret_len = len;
 	return 0;
 }
 

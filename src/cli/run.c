@@ -235,6 +235,18 @@ static size_t json_strings(json_t *arr, char ***v, size_t n, size_t *cap)
 	return n;
 }
 
+/* Free what option parsing collected, and pass the exit code through. */
+static int opts_fail(struct run_spec *spec, char **env, int code)
+{
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		free(spec->mounts[i].source);
+		free(spec->mounts[i].target);
+	}
+	free(spec->mounts);
+	free(env);
+	return code;
+}
+
 static int run(struct cli *cli, int argc, char **argv)
 {
 	enum { OPT_NAME = OPT_COMMON_END, OPT_NETWORK, OPT_MEMORY, OPT_PIDS, OPT_CPUS };
@@ -266,7 +278,7 @@ static int run(struct cli *cli, int argc, char **argv)
 			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return cli_usage(&cmd_run, "-e %s: expected K=V", optarg);
+				return opts_fail(&spec, env, cli_usage(&cmd_run, "-e %s: expected K=V", optarg));
 			env = xgrow(env, &cap_env, n_env + 2, sizeof(char *));
 			env[n_env++] = optarg;
 			env[n_env] = NULL;
@@ -276,7 +288,11 @@ static int run(struct cli *cli, int argc, char **argv)
 						    sizeof(*spec.mounts));
 			spec.mounts[spec.n_mounts] = (struct mount_spec){0};
 			if (parse_volume(cli, optarg, &spec.mounts[spec.n_mounts], &err) < 0)
-				return cli_error(&err);
+			{
+				int q = cli_error(&err);
+				error_clear(&err);
+				return opts_fail(&spec, env, q);
+			}
 			spec.n_mounts++;
 			break;
 		case 'u':
@@ -284,7 +300,7 @@ static int run(struct cli *cli, int argc, char **argv)
 			break;
 		case 'w':
 			if (optarg[0] != '/')
-				return cli_usage(&cmd_run, "--workdir %s: not an absolute path", optarg);
+				return opts_fail(&spec, env, cli_usage(&cmd_run, "--workdir %s: not an absolute path", optarg));
 			spec.workdir = optarg;
 			break;
 		case OPT_NAME:
@@ -298,36 +314,36 @@ static int run(struct cli *cli, int argc, char **argv)
 			else if (streq(optarg, "host"))
 				spec.net = NET_HOST;
 			else
-				return cli_usage(&cmd_run, "--network %s: expected private, none or host",
-						 optarg);
+				return opts_fail(&spec, env, cli_usage(&cmd_run, "--network %s: expected private, none or host",
+						 optarg));
 			break;
 		case OPT_MEMORY:
 			if (parse_size(optarg, &v) < 0 || v < (1u << 20))
-				return cli_usage(&cmd_run, "--memory %s: expected a size of at least 1M",
-						 optarg);
+				return opts_fail(&spec, env, cli_usage(&cmd_run, "--memory %s: expected a size of at least 1M",
+						 optarg));
 			spec.memory_bytes = v;
 			break;
 		case OPT_PIDS:
 			if (parse_u64(optarg, &v) < 0 || v == 0)
-				return cli_usage(&cmd_run, "--pids %s: expected a positive number", optarg);
+				return opts_fail(&spec, env, cli_usage(&cmd_run, "--pids %s: expected a positive number", optarg));
 			spec.pids_max = v;
 			break;
 		case OPT_CPUS: {
 			char *end;
 			double d = strtod(optarg, &end);
 			if (*end || !(d > 0) || d > 1024)
-				return cli_usage(&cmd_run, "--cpus %s: expected a number like 0.5", optarg);
+				return opts_fail(&spec, env, cli_usage(&cmd_run, "--cpus %s: expected a number like 0.5", optarg));
 			spec.cpu_millis = (uint64_t)(d * 1000 + 0.5);
 			break;
 		}
 		default:
 			r = cli_common_option(cli, &cmd_run, c, argv);
 			if (r >= 0)
-				return r;
+				return opts_fail(&spec, env, r);
 		}
 	}
 	if (optind >= argc)
-		return cli_usage(&cmd_run, "expected an IMAGE");
+		return opts_fail(&spec, env, cli_usage(&cmd_run, "expected an IMAGE"));
 	const char *ref = argv[optind++];
 	if (optind < argc && streq(argv[optind], "--"))
 		optind++;
@@ -338,8 +354,8 @@ static int run(struct cli *cli, int argc, char **argv)
 	struct tree t = {0};
 	char id[DIGEST_STR_LEN];
 	_cleanup_free_ char *checkout = NULL, *state_dir = NULL, *iid = NULL, *host = NULL;
-	char **cmd = NULL;
-	size_t n_cmd = 0, cap_cmd = 0;
+	char **cmd = NULL, **envv = NULL;
+	size_t n_cmd = 0, cap_cmd = 0, n_envv = 0, cap_envv = 0;
 	r = EXIT_FAILURE;
 	int64_t t0 = now_monotonic_ns();
 	if (cli_open_image(cli, ref, true, &st, &store, id, &m, NULL, &err) < 0)
@@ -362,8 +378,6 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	spec.argv = cmd;
 	/* Environment: a default PATH and HOME, the image's, then -e. */
-	char **envv = NULL;
-	size_t n_envv = 0, cap_envv = 0;
 	static const char *const defaults[] = {
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
 	for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
@@ -438,5 +452,17 @@ out:
 	error_clear(&err);
 	image_manifest_free(&m);
 	tree_free(&t);
+	for (size_t i = 0; i < n_cmd; i++)
+		free(cmd[i]);
+	free(cmd);
+	for (size_t i = 0; i < n_envv; i++)
+		free(envv[i]);
+	free(envv);
+	free(env);
+	for (size_t i = 0; i < spec.n_mounts; i++) {
+		free(spec.mounts[i].source);
+		free(spec.mounts[i].target);
+	}
+	free(spec.mounts);
 	return r;
 }

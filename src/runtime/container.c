@@ -31,15 +31,25 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* Report an error from the child to the parent and exit. */
-_noreturn_ static void child_fail(int errfd, int code, const char *what, const char *arg)
+/* Report an error from the child to the parent and exit: 125 for a failure
+ * to set the instance up, 127 or 126 when exec says the command does not
+ * exist or cannot run (exec_failed), as a shell does. */
+_noreturn_ static void child_report(int errfd, bool exec_failed, int code, const char *what,
+				    const char *arg)
 {
 	char msg[512];
 	int n = snprintf(msg, sizeof(msg), "%d %s%s%s", code, what, arg ? ": " : "",
 			 arg ? arg : "");
 	if (n > 0)
 		(void)!write(errfd, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	if (!exec_failed)
+		_exit(125);
 	_exit(code == ENOENT ? 127 : code == EACCES ? 126 : 125);
+}
+
+_noreturn_ static void child_fail(int errfd, int code, const char *what, const char *arg)
+{
+	child_report(errfd, false, code, what, arg);
 }
 
 #define CHECK(cond, what, arg)                                                                     \
@@ -235,16 +245,24 @@ _noreturn_ static void exec_command(int errfd, const struct run_spec *spec, uid_
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
 	CHECK(setsid() >= 0, "setsid", NULL);
+	int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (adj >= 0) { /* back to the normal score init lowered */
+		(void)!write(adj, "0", 1);
+		close(adj);
+	}
 	const char *wd = spec->workdir && *spec->workdir ? spec->workdir : "/";
 	CHECK(chdir(wd) == 0, "workdir", wd);
 	CHECK(setgroups(0, NULL) == 0, "setgroups", NULL);
 	CHECK(setresgid(gid, gid, gid) == 0, "setgid", NULL);
-	/* Keep the permitted set across setuid, then cut it. */
-	CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0, "keepcaps", NULL);
-	CHECK(setresuid(uid, uid, uid) == 0, "setuid", NULL);
-	int r = sandbox_drop_caps(uid == 0);
+	/* The bounding set while still root; then a non-root user loses every
+	 * capability in setuid (no KEEPCAPS), root keeps Docker's default set. */
+	int r = sandbox_limit_bounding(true);
 	if (r < 0)
-		child_fail(errfd, -r, "dropping capabilities", NULL);
+		child_fail(errfd, -r, "limiting capabilities", NULL);
+	CHECK(setresuid(uid, uid, uid) == 0, "setuid", NULL);
+	r = sandbox_set_caps(uid == 0);
+	if (r < 0)
+		child_fail(errfd, -r, "setting capabilities", NULL);
 	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "no_new_privs", NULL);
 	r = sandbox_seccomp();
 	if (r < 0)
@@ -254,7 +272,7 @@ _noreturn_ static void exec_command(int errfd, const struct run_spec *spec, uid_
 		(void)syscall(SYS_close_range, 3, errfd - 1, 0);
 	(void)syscall(SYS_close_range, errfd + 1, ~0U, 0);
 	execvpe(spec->argv[0], spec->argv, spec->env);
-	child_fail(errfd, errno, "exec", spec->argv[0]);
+	child_report(errfd, true, errno, "exec", spec->argv[0]);
 }
 
 static volatile sig_atomic_t forward_to;
@@ -275,6 +293,12 @@ _noreturn_ static void run_init(int errfd, const struct run_spec *spec, uid_t ui
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	sigemptyset(&old); /* whatever the caller blocked, init takes signals */
+	/* Out of memory, the kernel should kill the command, not init. */
+	int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (adj >= 0) {
+		(void)!write(adj, "-1000", 5);
+		close(adj);
+	}
 	pid_t pid = fork();
 	CHECK(pid >= 0, "fork", NULL);
 	if (pid == 0)
@@ -297,8 +321,12 @@ _noreturn_ static void run_init(int errfd, const struct run_spec *spec, uid_t ui
 				continue;
 			break; /* no children left */
 		}
-		if (p == pid)
+		if (p == pid) {
+			/* The command is the instance: when it ends, init ends, and
+			 * the kernel ends whatever else runs in the pid namespace. */
 			code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			break;
+		}
 	}
 	_exit(code);
 }
@@ -379,6 +407,8 @@ _noreturn_ static void child_main(const struct run_spec *spec, int syncfd, int e
 
 struct runtime_instance {
 	pid_t pid; /* the instance's init, in the host's pid namespace */
+	bool reaped;
+	int status;
 	struct cgroup *cg;
 	char message[600]; /* "errno text" from the child, when it failed */
 	ssize_t message_len;
@@ -476,7 +506,17 @@ int runtime_start(const struct run_spec *spec, struct runtime_instance **ret,
 	if (inst->message_len > 0) {
 		inst->message[inst->message_len] = 0;
 		int e = (int)strtol(inst->message, NULL, 10);
-		if (e != ENOENT && e != EACCES) {
+		/* Only exec's own failure is the command's; the child's exit code
+		 * says which (it exits at once after writing). */
+		int status = 0;
+		bool exec_failed = false;
+		if (waitpid(inst->pid, &status, 0) == inst->pid) {
+			inst->reaped = true;
+			inst->status = status;
+			exec_failed = WIFEXITED(status) &&
+				      (WEXITSTATUS(status) == 127 || WEXITSTATUS(status) == 126);
+		}
+		if (!exec_failed) {
 			/* Not the command's fault: the instance could not be set up. */
 			const char *text = strchr(inst->message, ' ');
 			r = error_set(err, e ? e : EIO, "starting the instance: %s: %s",
@@ -502,8 +542,8 @@ bool runtime_instance_exec_failed(const struct runtime_instance *inst)
 
 void runtime_wait(struct runtime_instance *inst, struct run_result *ret)
 {
-	int status = 0;
-	while (waitpid(inst->pid, &status, 0) < 0 && errno == EINTR)
+	int status = inst->status;
+	while (!inst->reaped && waitpid(inst->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	*ret = (struct run_result){.exit_code = code, .oom_killed = cgroup_oom_killed(inst->cg)};

@@ -16,9 +16,9 @@ static const cap_value_t default_caps[] = {
 	CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE,
 };
 
-int sandbox_drop_caps(bool keep_defaults)
+int sandbox_limit_bounding(bool keep_defaults)
 {
-	/* The bounding set first (needs CAP_SETPCAP, which we still have). */
+	/* Needs CAP_SETPCAP in the effective set: call while still root. */
 	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
 		bool keep = false;
 		for (size_t i = 0; keep_defaults && i < ELEMENTSOF(default_caps); i++)
@@ -26,6 +26,19 @@ int sandbox_drop_caps(bool keep_defaults)
 		if (!keep && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			return -errno;
 	}
+	return 0;
+}
+
+int sandbox_drop_caps(bool keep_defaults)
+{
+	int r = sandbox_limit_bounding(keep_defaults);
+	if (r < 0)
+		return r;
+	return sandbox_set_caps(keep_defaults);
+}
+
+int sandbox_set_caps(bool keep_defaults)
+{
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;
 	cap_t caps = cap_init();
