@@ -305,3 +305,105 @@ tmpdir_snapshot() {
 			LC_ALL=C sort -z | xargs -0 -r sha256sum
 	) >"$out"
 }
+
+# ---- helpers for the `cairn run` tests (20-run.bats, 21-run-limits.bats) ----
+
+# run_mk_rootfs DIR: the sample busybox root filesystem of the examples.
+run_mk_rootfs() {
+	command -v busybox >/dev/null || [ -x /bin/busybox ] || {
+		echo "busybox-static is required by the run tests (apt-get install busybox-static)" >&2
+		return 1
+	}
+	"$BATS_TEST_DIRNAME/../../examples/mkrootfs.sh" "$1" >/dev/null
+}
+
+# run_wait_for SECONDS CMD...: poll CMD every 20 ms until it succeeds; fails
+# when SECONDS pass first.
+run_wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		if [ "$SECONDS" -gt "$deadline" ]; then
+			echo "timed out waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+# run_exited PID: PID is gone or a zombie (our own child not reaped yet).
+run_exited() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	[ "${stat%% *}" = Z ]
+}
+
+# run_no_process PATTERN: no process's command line matches PATTERN (pgrep -f).
+run_no_process() {
+	! pgrep -f -- "$1" >/dev/null
+}
+
+# run_kill_marked PATTERN: SIGKILL every process whose command line matches
+# PATTERN (pgrep -f), each by its pid; patterns hold a marker unique to a test.
+run_kill_marked() {
+	local p
+	for p in $(pgrep -f -- "$1"); do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+}
+
+# run_bg ARGS...: start `cairn ARGS` in the background (stdout and stderr in
+# $T/bg.out and $T/bg.err); its pid in BG_PID.
+run_bg() {
+	"$CAIRN" --root "$ROOT" "$@" >"$T/bg.out" 2>"$T/bg.err" 3>&- &
+	BG_PID=$!
+}
+
+# run_bg_wait SECONDS: wait until the background cairn exits; its exit status
+# in BG_STATUS. Fails (leaving it running) when SECONDS pass first.
+run_bg_wait() {
+	run_wait_for "$1" run_exited "$BG_PID" || return 1
+	BG_STATUS=0
+	wait "$BG_PID" || BG_STATUS=$?
+	BG_PID=
+}
+
+# run_bg_reap: in teardown, end a background cairn a failed test left behind.
+run_bg_reap() {
+	[ -n "${BG_PID:-}" ] || return 0
+	kill -TERM "$BG_PID" 2>/dev/null || true
+	run_wait_for 5 run_exited "$BG_PID" || kill -KILL "$BG_PID" 2>/dev/null || true
+	wait "$BG_PID" 2>/dev/null || true
+	BG_PID=
+}
+
+# run_mounts_under DIR: mount points at or below DIR seen from the host.
+run_mounts_under() {
+	findmnt -rn -o TARGET | awk -v d="$1" 'index($0, d "/") == 1 || $0 == d'
+}
+
+# assert_no_instance_leftovers: no mount under ROOT and ROOT/instances empty.
+assert_no_instance_leftovers() {
+	local m
+	m=$(run_mounts_under "$ROOT")
+	if [ -n "$m" ]; then
+		echo "mounts left under $ROOT:"
+		printf '%s\n' "$m"
+		return 1
+	fi
+	if [ -d "$ROOT/instances" ] && [ -n "$(ls -A "$ROOT/instances")" ]; then
+		echo "instances left in $ROOT/instances:"
+		ls -A "$ROOT/instances"
+		return 1
+	fi
+}
+
+# run_have_controller NAME: the cgroup controller NAME is available (v1 or v2).
+run_have_controller() {
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		grep -qw "$1" /sys/fs/cgroup/cgroup.controllers
+	else
+		[ -d "/sys/fs/cgroup/$1" ]
+	fi
+}
