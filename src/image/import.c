@@ -265,8 +265,11 @@ static void scan_merge(struct scan *sc, struct scan_part *p)
 	sc->tree.entries = xgrow(sc->tree.entries, &sc->tree.cap, base + p->tree.n,
 				 sizeof(*sc->tree.entries));
 	sc->stats = xgrow(sc->stats, &sc->stats_cap, base + p->tree.n, sizeof(*sc->stats));
-	memcpy(sc->tree.entries + base, p->tree.entries, p->tree.n * sizeof(*p->tree.entries));
-	memcpy(sc->stats + base, p->stats, p->tree.n * sizeof(*p->stats));
+	if (p->tree.n) {
+		memcpy(sc->tree.entries + base, p->tree.entries,
+		       p->tree.n * sizeof(*p->tree.entries));
+		memcpy(sc->stats + base, p->stats, p->tree.n * sizeof(*p->stats));
+	}
 	sc->tree.n += p->tree.n;
 	sc->pending = xgrow(sc->pending, &sc->pending_cap, sc->n_pending + p->n_pending,
 			    sizeof(size_t));
@@ -395,6 +398,7 @@ static void *scan_worker(void *u)
 			break;
 		}
 	}
+	store_writer_thread_done();
 	return NULL;
 }
 

@@ -263,6 +263,11 @@ static uint8_t *writer_buf_get(void)
 	return b;
 }
 
+void store_writer_thread_done(void)
+{
+	free(TAKE_PTR(writer_buf_cache));
+}
+
 static void writer_buf_put(uint8_t *b)
 {
 	if (!writer_buf_cache)

@@ -65,6 +65,9 @@ int store_writer_new(struct store_txn *t, struct store_writer **ret);
 int store_writer_write(struct store_writer *w, const void *data, size_t len);
 /* Finish: hash, stage (or drop when already stored), free w. */
 int store_writer_finish(struct store_writer *w, struct digest *ret, uint64_t *ret_size);
+/* Free the calling thread's cached writer buffer (call before a worker
+ * thread ends). */
+void store_writer_thread_done(void);
 /* Drop a writer without staging anything. Accepts NULL. */
 void store_writer_abort(struct store_writer *w);
 
