@@ -56,7 +56,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		struct state_instance *in = &v[i];
 		const char *state = instance_true_state(in);
-		if (!all && !streq(state, "running"))
+		if (!all && streq(state, "exited"))
 			continue;
 		char started[48] = "-", image[13], shown[32];
 		if (in->started_ns)

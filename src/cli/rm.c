@@ -120,14 +120,36 @@ static int run(struct cli *cli, int argc, char **argv)
 	_cleanup_(state_closep) struct state *st = NULL;
 	if (cli_open_state(cli, &st, &err) < 0)
 		goto fail;
-	/* All or nothing: one bad reference leaves every tag as it was. */
-	if (state_begin(st, &err) < 0)
-		goto fail;
-	for (int i = optind; i < argc; i++)
-		if (rm_one(cli, st, argv[i], force, &err) < 0) {
-			state_rollback(st);
+	/* Instances first and outside any transaction: stopping one waits for
+	 * its monitor, which writes to the database. */
+	bool *done = xcalloc((size_t)argc, sizeof(bool));
+	for (int i = optind; i < argc; i++) {
+		struct state_instance in = {0};
+		int q = state_instance_find(st, argv[i], &in, &err);
+		if (q == -ENOENT)
+			continue;
+		if (q == 0)
+			q = rm_instance(cli, st, &in, force, &err);
+		state_instance_free(&in);
+		if (q < 0) {
+			free(done);
 			goto fail;
 		}
+		done[i] = true;
+	}
+	/* Tags and images: all or nothing, one bad reference leaves every tag as
+	 * it was. */
+	if (state_begin(st, &err) < 0) {
+		free(done);
+		goto fail;
+	}
+	for (int i = optind; i < argc; i++)
+		if (!done[i] && rm_one(cli, st, argv[i], force, &err) < 0) {
+			state_rollback(st);
+			free(done);
+			goto fail;
+		}
+	free(done);
 	if (state_commit(st, &err) < 0)
 		goto fail;
 	return EXIT_SUCCESS;

@@ -432,6 +432,11 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	if (detach) {
 		r = run_detached(cli, &spec, &st, iid, id, &err);
+		if (r < 0) {
+			/* Nothing started: no instance directory stays behind. */
+			(void)rm_rf_at(AT_FDCWD, state_dir);
+			r = EXIT_FAILURE;
+		}
 		goto out;
 	}
 	struct run_result res;

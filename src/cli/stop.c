@@ -23,7 +23,8 @@ const struct command cmd_stop = {
 
 /* Wait (up to a deadline) for the monitor to record the end; record it
  * ourselves when the monitor is gone. */
-static int settle(struct state *st, const struct state_instance *in, struct cairn_error *err)
+static int settle(struct state *st, const struct state_instance *in, bool killed,
+		  struct cairn_error *err)
 {
 	int64_t deadline = now_monotonic_ns() + 5 * 1000000000LL;
 	for (;;) {
@@ -35,14 +36,15 @@ static int settle(struct state *st, const struct state_instance *in, struct cair
 		state_instance_free(&now);
 		if (done)
 			return 0;
-		bool monitor = in->monitor_pid > 0 && kill(in->monitor_pid, 0) == 0;
+		bool monitor = runtime_alive(in->monitor_pid, 0);
 		if (!monitor || now_monotonic_ns() > deadline)
 			break;
 		(void)poll(NULL, 0, 10); /* the monitor writes within milliseconds */
 	}
 	/* No monitor to tell: the instance's cgroup and record are ours. */
 	runtime_cgroup_remove(in->id);
-	int r = state_instance_set_exited(st, in->id, 137, false, err);
+	/* The command's own status died with its monitor: say what ended it. */
+	int r = state_instance_set_exited(st, in->id, killed ? 137 : 143, false, err);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -55,7 +57,7 @@ int instance_stop(struct state *st, const struct state_instance *in, int grace_m
 	if (r < 0)
 		return error_set(err, -r, "stopping %s (pid %d): %s", in->name, in->pid,
 				 strerror(-r));
-	r = settle(st, in, err);
+	r = settle(st, in, r == 1, err);
 	if (r == 0)
 		(void)state_event(st, "instance.stop", in->id, "", NULL);
 	return r;

@@ -59,9 +59,10 @@ uint64_t runtime_pid_start_time(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = 0;
-	/* Field 22, counting after the ")" that ends the command name. */
+	/* Field 22, counting after the ")" that ends the command name. A zombie
+	 * has ended: it counts as gone. */
 	char *p = strrchr(buf, ')');
-	if (!p)
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
 		return 0;
 	p++;
 	for (int field = 2; field < 22 && p; field++)
@@ -155,10 +156,12 @@ int runtime_stop(pid_t pid, uint64_t pid_start, int grace_ms)
 	(void)syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0);
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	int r = poll(&p, 1, grace_ms);
+	bool killed = false;
 	if (r == 0) {
 		(void)syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+		killed = true;
 		r = poll(&p, 1, 10000);
 	}
 	close(fd);
-	return r > 0 ? 0 : -ETIMEDOUT;
+	return r > 0 ? killed : -ETIMEDOUT;
 }

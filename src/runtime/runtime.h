@@ -96,7 +96,8 @@ uint64_t runtime_pid_start_time(pid_t pid);
 bool runtime_alive(pid_t pid, uint64_t pid_start);
 /* Signal the process if it is still the one recorded. */
 int runtime_signal(pid_t pid, uint64_t pid_start, int sig);
-/* SIGTERM, up to grace_ms for it to end, then SIGKILL; 0 once it is gone. */
+/* SIGTERM, up to grace_ms for it to end, then SIGKILL. Once it is gone:
+ * 1 when SIGKILL was needed, else 0. */
 int runtime_stop(pid_t pid, uint64_t pid_start, int grace_ms);
 
 /* Run spec->argv (with spec->env, spec->user, spec->workdir) inside the
