@@ -75,6 +75,16 @@ int main(int argc, char **argv)
 		main_help(stderr);
 		return EXIT_USAGE;
 	}
+	/* Paths under the root travel to other processes and into overlay
+	 * options: make it absolute. */
+	_cleanup_free_ char *abs_root = NULL;
+	if (cli.root[0] != '/') {
+		_cleanup_free_ char *cwd = getcwd(NULL, 0);
+		if (!cwd)
+			return cli_fail("cannot find the current directory: %s", strerror(errno));
+		abs_root = xasprintf("%s/%s", cwd, cli.root);
+		cli.root = abs_root;
+	}
 	const char *name = argv[optind];
 	if (streq(name, "help")) {
 		if (optind + 1 < argc) {

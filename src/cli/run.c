@@ -10,7 +10,10 @@
 #include "../image/image.h"
 #include "../runtime/runtime.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -26,6 +29,8 @@ const struct command cmd_run = {
 		"Options:\n"
 		"  -d, --detach           run in the background under a monitor; print the id\n"
 		"  -e, --env K=V          set an environment variable (repeatable)\n"
+		"  -p, --publish [IP:]HOSTPORT:PORT  relay HOSTPORT on the host (IP default\n"
+		"                         127.0.0.1) to PORT inside the instance (with -d)\n"
 		"  -v, --volume SRC:DST[:ro]  SRC a volume name ($ROOT/volumes/SRC) or an\n"
 		"                         absolute host path; DST an absolute path inside\n"
 		"  -u, --user USER[:GROUP] run as this user (name or uid from the image)\n"
@@ -122,12 +127,24 @@ _noreturn_ static void monitor_main(struct cli *cli, const struct run_spec *spec
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int i = 0; i < 3 && devnull >= 0; i++)
 		(void)dup2(devnull, i);
-	if (ready_fd != 3) {
-		if (dup3(ready_fd, 3, O_CLOEXEC) < 0)
+	/* Keep fd 3 (readiness) and 4.. (published ports); close the rest. */
+	int hi = fcntl(ready_fd, F_DUPFD_CLOEXEC, 100);
+	struct run_spec sp = *spec;
+	struct port_map *pm = xcalloc(spec->n_ports + 1, sizeof(*pm));
+	for (size_t i = 0; i < spec->n_ports; i++)
+		pm[i] = (struct port_map){fcntl(spec->ports[i].listen_fd, F_DUPFD_CLOEXEC, 100),
+					  spec->ports[i].port};
+	if (hi < 0 || dup3(hi, 3, O_CLOEXEC) < 0)
+		_exit(1);
+	ready_fd = 3;
+	for (size_t i = 0; i < spec->n_ports; i++) {
+		if (pm[i].listen_fd < 0 || dup3(pm[i].listen_fd, 4 + (int)i, O_CLOEXEC) < 0)
 			_exit(1);
-		ready_fd = 3;
+		pm[i].listen_fd = 4 + (int)i;
 	}
-	(void)syscall(SYS_close_range, 4, ~0U, 0);
+	sp.ports = pm;
+	spec = &sp;
+	(void)syscall(SYS_close_range, 4 + (unsigned)spec->n_ports, ~0U, 0);
 	struct cairn_error err = {0};
 	struct state *st = NULL;
 	_cleanup_free_ char *dir = xasprintf("%s/instances/%s", cli->root, iid);
@@ -153,7 +170,8 @@ _noreturn_ static void monitor_main(struct cli *cli, const struct run_spec *spec
 /* Record the instance, start its monitor (double fork, new session), and
  * wait until the command was exec'd. */
 static int run_detached(struct cli *cli, const struct run_spec *spec, struct state **stp,
-			const char *iid, const char *image, struct cairn_error *err)
+			const char *iid, const char *image, const char *ports_desc,
+			struct cairn_error *err)
 {
 	struct state *st = *stp;
 	struct buf cmd = {0};
@@ -162,7 +180,8 @@ static int run_detached(struct cli *cli, const struct run_spec *spec, struct sta
 			buf_putc(&cmd, ' ');
 		buf_puts(&cmd, *a);
 	}
-	struct state_instance in = {.name = (char *)spec->hostname, .command = cmd.data};
+	struct state_instance in = {.name = (char *)spec->hostname, .command = cmd.data,
+				    .ports = (char *)ports_desc};
 	snprintf(in.id, sizeof(in.id), "%s", iid);
 	memcpy(in.image, image, sizeof(in.image));
 	int r = state_instance_add(st, &in, err);
@@ -235,9 +254,50 @@ static size_t json_strings(json_t *arr, char ***v, size_t n, size_t *cap)
 	return n;
 }
 
+/* -p [IP:]HOSTPORT:PORT: bind and listen now, so a port in use is reported
+ * here and a client can connect as soon as the monitor runs. */
+static int publish(const char *arg, struct port_map *ret, struct buf *desc,
+		   struct cairn_error *err)
+{
+	_cleanup_free_ char *copy = xstrdup(arg);
+	char *parts[3];
+	size_t n = 0;
+	for (char *save = NULL, *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+		if (n == 3)
+			return error_set(err, EINVAL, "-p %s: expected [IP:]HOSTPORT:PORT", arg);
+		parts[n++] = p;
+	}
+	if (n < 2)
+		return error_set(err, EINVAL, "-p %s: expected [IP:]HOSTPORT:PORT", arg);
+	const char *ip = n == 3 ? parts[0] : "127.0.0.1";
+	uint64_t hp, cp;
+	if (parse_u64(parts[n - 2], &hp) < 0 || hp == 0 || hp > 65535 ||
+	    parse_u64(parts[n - 1], &cp) < 0 || cp == 0 || cp > 65535)
+		return error_set(err, EINVAL, "-p %s: ports are numbers from 1 to 65535", arg);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)hp)};
+	if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
+		return error_set(err, EINVAL, "-p %s: %s is not an IPv4 address", arg, ip);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 512) < 0) {
+		int e = errno;
+		safe_close(fd);
+		return error_set(err, e, "-p %s: %s:%llu: %s", arg, ip, (unsigned long long)hp,
+				 strerror(e));
+	}
+	*ret = (struct port_map){fd, (uint16_t)cp};
+	buf_printf(desc, "%s%s:%llu->%llu/tcp", desc->len ? ", " : "", ip,
+		   (unsigned long long)hp, (unsigned long long)cp);
+	return 0;
+}
+
 /* Free what option parsing collected, and pass the exit code through. */
 static int opts_fail(struct run_spec *spec, char **env, int code)
 {
+	for (size_t i = 0; i < spec->n_ports; i++)
+		safe_close(spec->ports[i].listen_fd);
+	free(spec->ports);
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		free(spec->mounts[i].source);
 		free(spec->mounts[i].target);
@@ -254,6 +314,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		COMMON_LONG_OPTIONS,
 		{"env", required_argument, NULL, 'e'},
 		{"detach", no_argument, NULL, 'd'},
+		{"publish", required_argument, NULL, 'p'},
 		{"volume", required_argument, NULL, 'v'},
 		{"user", required_argument, NULL, 'u'},
 		{"workdir", required_argument, NULL, 'w'},
@@ -270,11 +331,21 @@ static int run(struct cli *cli, int argc, char **argv)
 	size_t n_env = 0, cap_env = 0;
 	int c, r;
 	bool detach = false;
-	while ((c = getopt_long(argc, argv, "+:hde:v:u:w:", opts, NULL)) != -1) {
+	struct buf ports = {0};
+	while ((c = getopt_long(argc, argv, "+:hde:p:v:u:w:", opts, NULL)) != -1) {
 		uint64_t v;
 		switch (c) {
 		case 'd':
 			detach = true;
+			break;
+		case 'p':
+			spec.ports = xreallocarray(spec.ports, spec.n_ports + 1, sizeof(*spec.ports));
+			if (publish(optarg, &spec.ports[spec.n_ports], &ports, &err) < 0) {
+				int q = cli_error(&err);
+				error_clear(&err);
+				return opts_fail(&spec, env, q);
+			}
+			spec.n_ports++;
 			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
@@ -344,6 +415,8 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return opts_fail(&spec, env, cli_usage(&cmd_run, "expected an IMAGE"));
+	if (spec.n_ports && !detach)
+		return opts_fail(&spec, env, cli_usage(&cmd_run, "-p needs -d (a monitor relays the port)"));
 	const char *ref = argv[optind++];
 	if (optind < argc && streq(argv[optind], "--"))
 		optind++;
@@ -431,7 +504,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		spec.hostname = host;
 	}
 	if (detach) {
-		r = run_detached(cli, &spec, &st, iid, id, &err);
+		r = run_detached(cli, &spec, &st, iid, id, ports.data ? ports.data : "", &err);
 		if (r < 0) {
 			/* Nothing started: no instance directory stays behind. */
 			(void)rm_rf_at(AT_FDCWD, state_dir);
@@ -469,5 +542,9 @@ out:
 		free(spec.mounts[i].target);
 	}
 	free(spec.mounts);
+	for (size_t i = 0; i < spec.n_ports; i++)
+		safe_close(spec.ports[i].listen_fd);
+	free(spec.ports);
+	buf_free(&ports);
 	return r;
 }

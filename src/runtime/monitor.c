@@ -6,6 +6,8 @@
  * `cairn stop` still stops and cleans the instance. */
 #include "runtime.h"
 
+#include "proxy.h"
+
 #include "../base/fs.h"
 
 #include <poll.h>
@@ -99,15 +101,49 @@ int runtime_monitor(const struct run_spec *spec, int logdir_fd, const struct mon
 	pid_t pid = runtime_instance_pid(inst);
 	if (!runtime_instance_exec_failed(inst))
 		hooks->started(hooks->userdata, pid, runtime_pid_start_time(pid));
-	char buf[65536];
-	for (;;) {
-		ssize_t n = read(out[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* every writer is gone: the instance ended */
-		log_write(&log, buf, (size_t)n);
+	struct proxy *proxy = NULL;
+	if (spec->n_ports && !runtime_instance_exec_failed(inst)) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+		int netns = open(path, O_RDONLY | O_CLOEXEC);
+		int hostns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (netns >= 0 && hostns >= 0) {
+			proxy = proxy_new(netns, hostns);
+			for (size_t i = 0; i < spec->n_ports; i++)
+				proxy_add(proxy, spec->ports[i].listen_fd, spec->ports[i].port);
+		} else {
+			safe_close(netns);
+			safe_close(hostns);
+		}
 	}
+	/* One loop: the instance's output into the log, and the relays of its
+	 * published ports. It ends when every writer of the output is gone. */
+	char buf[65536];
+	struct pollfd *pfds = NULL;
+	size_t cap = 0;
+	for (;;) {
+		size_t need = 1 + (proxy ? proxy_max_pollfds(proxy) : 0);
+		pfds = xgrow(pfds, &cap, need, sizeof(*pfds));
+		pfds[0] = (struct pollfd){.fd = out[0], .events = POLLIN};
+		size_t n_p = proxy ? proxy_pollfds(proxy, pfds + 1, cap - 1) : 0;
+		if (poll(pfds, 1 + n_p, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfds[0].revents) {
+			ssize_t n = read(out[0], buf, sizeof(buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break; /* the instance ended */
+			log_write(&log, buf, (size_t)n);
+		}
+		if (proxy)
+			proxy_handle(proxy, pfds + 1, n_p);
+	}
+	free(pfds);
+	proxy_free(proxy);
 	close(out[0]);
 	struct run_result res;
 	runtime_wait(inst, &res);

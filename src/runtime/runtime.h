@@ -22,6 +22,11 @@ struct mount_spec {
 	bool read_only;
 };
 
+struct port_map {
+	int listen_fd; /* bound and listening on the host */
+	uint16_t port;	/* inside the instance */
+};
+
 struct run_spec {
 	const char *lower;	/* the image's checkout (read-only) */
 	const char *state_dir;	/* instance dir: skeleton, root mountpoint */
@@ -39,6 +44,8 @@ struct run_spec {
 	uint64_t cpu_millis; /* thousandths of a CPU */
 	const char *cgroup_name; /* the instance id, for its cgroup; NULL: none */
 	int stdio[3]; /* fds for the command's stdin, stdout, stderr; 0 = inherit */
+	struct port_map *ports; /* published ports, relayed by the monitor */
+	size_t n_ports;
 	const char *overlay_opts; /* set by runtime_run */
 };
 
