@@ -293,8 +293,9 @@ static int publish(const char *arg, struct port_map *ret, struct buf *desc,
 }
 
 /* Free what option parsing collected, and pass the exit code through. */
-static int opts_fail(struct run_spec *spec, char **env, int code)
+static int opts_fail(struct run_spec *spec, char **env, struct buf *ports, int code)
 {
+	buf_free(ports);
 	for (size_t i = 0; i < spec->n_ports; i++)
 		safe_close(spec->ports[i].listen_fd);
 	free(spec->ports);
@@ -343,13 +344,13 @@ static int run(struct cli *cli, int argc, char **argv)
 			if (publish(optarg, &spec.ports[spec.n_ports], &ports, &err) < 0) {
 				int q = cli_error(&err);
 				error_clear(&err);
-				return opts_fail(&spec, env, q);
+				return opts_fail(&spec, env, &ports, q);
 			}
 			spec.n_ports++;
 			break;
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return opts_fail(&spec, env, cli_usage(&cmd_run, "-e %s: expected K=V", optarg));
+				return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "-e %s: expected K=V", optarg));
 			env = xgrow(env, &cap_env, n_env + 2, sizeof(char *));
 			env[n_env++] = optarg;
 			env[n_env] = NULL;
@@ -362,7 +363,7 @@ static int run(struct cli *cli, int argc, char **argv)
 			{
 				int q = cli_error(&err);
 				error_clear(&err);
-				return opts_fail(&spec, env, q);
+				return opts_fail(&spec, env, &ports, q);
 			}
 			spec.n_mounts++;
 			break;
@@ -371,7 +372,7 @@ static int run(struct cli *cli, int argc, char **argv)
 			break;
 		case 'w':
 			if (optarg[0] != '/')
-				return opts_fail(&spec, env, cli_usage(&cmd_run, "--workdir %s: not an absolute path", optarg));
+				return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "--workdir %s: not an absolute path", optarg));
 			spec.workdir = optarg;
 			break;
 		case OPT_NAME:
@@ -385,38 +386,38 @@ static int run(struct cli *cli, int argc, char **argv)
 			else if (streq(optarg, "host"))
 				spec.net = NET_HOST;
 			else
-				return opts_fail(&spec, env, cli_usage(&cmd_run, "--network %s: expected private, none or host",
+				return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "--network %s: expected private, none or host",
 						 optarg));
 			break;
 		case OPT_MEMORY:
 			if (parse_size(optarg, &v) < 0 || v < (1u << 20))
-				return opts_fail(&spec, env, cli_usage(&cmd_run, "--memory %s: expected a size of at least 1M",
+				return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "--memory %s: expected a size of at least 1M",
 						 optarg));
 			spec.memory_bytes = v;
 			break;
 		case OPT_PIDS:
 			if (parse_u64(optarg, &v) < 0 || v == 0)
-				return opts_fail(&spec, env, cli_usage(&cmd_run, "--pids %s: expected a positive number", optarg));
+				return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "--pids %s: expected a positive number", optarg));
 			spec.pids_max = v;
 			break;
 		case OPT_CPUS: {
 			char *end;
 			double d = strtod(optarg, &end);
 			if (*end || !(d > 0) || d > 1024)
-				return opts_fail(&spec, env, cli_usage(&cmd_run, "--cpus %s: expected a number like 0.5", optarg));
+				return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "--cpus %s: expected a number like 0.5", optarg));
 			spec.cpu_millis = (uint64_t)(d * 1000 + 0.5);
 			break;
 		}
 		default:
 			r = cli_common_option(cli, &cmd_run, c, argv);
 			if (r >= 0)
-				return opts_fail(&spec, env, r);
+				return opts_fail(&spec, env, &ports, r);
 		}
 	}
 	if (optind >= argc)
-		return opts_fail(&spec, env, cli_usage(&cmd_run, "expected an IMAGE"));
+		return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "expected an IMAGE"));
 	if (spec.n_ports && !detach)
-		return opts_fail(&spec, env, cli_usage(&cmd_run, "-p needs -d (a monitor relays the port)"));
+		return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "-p needs -d (a monitor relays the port)"));
 	const char *ref = argv[optind++];
 	if (optind < argc && streq(argv[optind], "--"))
 		optind++;
