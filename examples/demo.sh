@@ -1,13 +1,14 @@
 #!/bin/bash
 # The main job, for now: turn a root filesystem into an immutable, versioned,
-# reproducible image; list it; check it out; verify it; show drift; collect
-# garbage. Uses its own store (demo-root/ beside the build) and cleans up.
+# reproducible image; list it; check it out; verify it; show drift; run
+# instances of it (foreground, and a detached web server with a published
+# port); collect garbage. Uses its own store in a temporary directory.
 # Usage: examples/demo.sh [path/to/cairn]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cairn=$(realpath "${1:-$here/../build/cairn}")
 work=$(mktemp -d /var/tmp/cairn-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '"$cairn" rm -f web >/dev/null 2>&1; rm -rf "$work"' EXIT
 export CAIRN_ROOT=$work/root
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -52,6 +53,26 @@ rm "$work/server/bin/vi"
 mkdir "$work/server/backdoor"
 if "$cairn" verify busybox:v1 "$work/server"; then exit 1; else echo "(exit $?: drift detected)"; fi
 rm -rf "$work/checkout" "$work/server"
+
+step "an instance of v1: its own namespaces, a read-only root, Docker's default capabilities"
+run "$cairn" run --name demo busybox:v1 -- /bin/sh -c \
+	'echo "hostname $(hostname), pid $$"; touch /etc/x 2>&1; grep -E "NoNewPrivs|Seccomp:" /proc/self/status'
+
+step "a detached web server, its port published on the host"
+port=18473
+run "$cairn" run -d --name web -p "127.0.0.1:$port:8080" busybox:v1 -- /bin/busybox httpd -f -p 8080 -h /www
+get() { exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /index.html HTTP/1.0\r\n\r\n' >&3 && cat <&3; exec 3>&-; }
+deadline=$((SECONDS + 10))
+until page=$(get 2>/dev/null) && [[ "$page" == *"200 OK"* ]]; do
+	[ "$SECONDS" -lt "$deadline" ] || { echo "the server did not answer" >&2; exit 1; }
+	sleep 0.05
+done
+printf '%s\n' "$page" | tail -1
+run "$cairn" ps
+run "$cairn" exec web -- /bin/busybox wget -qO- http://127.0.0.1:8080/index.html
+run "$cairn" ps
+run "$cairn" stop web
+run "$cairn" rm web
 
 step "fsck re-hashes every object"
 run "$cairn" fsck
