@@ -2,6 +2,7 @@
  * image references, formatting. */
 #include "cli.h"
 
+#include "../base/fs.h"
 #include "../image/image.h"
 
 #include <stdarg.h>
@@ -104,17 +105,23 @@ int cli_open_image(struct cli *cli, const char *ref, bool lock, struct state **r
 		   struct cairn_error *err)
 {
 	struct digest d;
+	int64_t t0 = now_monotonic_ns();
 	int r = cli_open_state(cli, ret_state, err);
+	trace_phase("image: state opened", t0);
 	if (r == 0)
 		r = cli_resolve(*ret_state, ref, ret_id, err);
+	trace_phase("image: resolved", t0);
 	if (r == 0)
 		r = cli_open_store(cli, false, ret_store, err);
+	trace_phase("image: store opened", t0);
 	if (r == 0 && lock)
 		r = store_lock(*ret_store, false, err);
+	trace_phase("image: locked", t0);
 	if (r == 0 && digest_from_string(ret_id, &d) < 0)
 		r = error_set(err, EINVAL, "bad image id %s", ret_id);
 	if (r == 0)
 		r = image_load(*ret_store, &d, ret_manifest, ret_tree, err);
+	trace_phase("image: loaded", t0);
 	return r;
 }
 
