@@ -48,19 +48,11 @@ static int rm_instance(struct cli *cli, struct state *st, struct state_instance 
 	return r;
 }
 
-static int rm_one(struct cli *cli, struct state *st, const char *ref, bool force,
-		  struct cairn_error *err)
+/* Remove a tag, or an image with all its tags (instances are done first, by
+ * run() below, outside this transaction). */
+static int rm_one(struct state *st, const char *ref, struct cairn_error *err)
 {
 	char id[DIGEST_STR_LEN];
-	struct state_instance in = {0};
-	int q = state_instance_find(st, ref, &in, err);
-	if (q == 0) {
-		q = rm_instance(cli, st, &in, force, err);
-		state_instance_free(&in);
-		return q;
-	}
-	if (q != -ENOENT)
-		return q;
 	if (image_ref_is_id(ref)) {
 		const char *hex = startswith(ref, DIGEST_PREFIX) ? ref + 7 : ref;
 		int r = state_image_find_prefix(st, hex, id, err);
@@ -144,7 +136,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		goto fail;
 	}
 	for (int i = optind; i < argc; i++)
-		if (!done[i] && rm_one(cli, st, argv[i], force, &err) < 0) {
+		if (!done[i] && rm_one(st, argv[i], &err) < 0) {
 			state_rollback(st);
 			free(done);
 			goto fail;

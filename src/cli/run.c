@@ -80,10 +80,10 @@ static int parse_volume(struct cli *cli, const char *arg, struct mount_spec *ret
 						 "-v %s: a volume name is letters, digits, '_', '-', "
 						 "'.'",
 						 arg);
+		/* made once the image is known (run()), so a refused run creates
+		 * no volume */
 		ret->source = xasprintf("%s/volumes/%s", cli->root, parts[0]);
-		if (mkdir(ret->source, 0755) < 0 && errno != EEXIST)
-			return error_set(err, errno, "-v %s: %s: %s", arg, ret->source,
-					 strerror(errno));
+		ret->named = true;
 	}
 	ret->target = xstrdup(parts[1]);
 	ret->read_only = n == 3 && streq(parts[2], "ro");
@@ -434,6 +434,13 @@ static int run(struct cli *cli, int argc, char **argv)
 	int64_t t0 = now_monotonic_ns();
 	if (cli_open_image(cli, ref, true, &st, &store, id, &m, NULL, &err) < 0)
 		goto out;
+	for (size_t i = 0; i < spec.n_mounts; i++)
+		if (spec.mounts[i].named && mkdir(spec.mounts[i].source, 0755) < 0 &&
+		    errno != EEXIST) {
+			error_set(&err, errno, "volume %s: %s", spec.mounts[i].source,
+				  strerror(errno));
+			goto out;
+		}
 	trace_phase("run: image loaded", t0);
 	/* The command: CMD from the command line, else Entrypoint + Cmd. */
 	json_t *cfg = m.config;

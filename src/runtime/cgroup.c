@@ -70,9 +70,12 @@ int cgroup_create(const char *name, uint64_t memory_bytes, uint64_t pids_max, ui
 	if (cg->v2) {
 		const char *p = cg->paths[0];
 		where = p;
-		if (memory_bytes && ((r = write_u64(p, "memory.max", memory_bytes)) < 0 ||
-				     (r = write_str(p, "memory.swap.max", "0"), 0)))
-			goto limit;
+		if (memory_bytes) {
+			if ((r = write_u64(p, "memory.max", memory_bytes)) < 0)
+				goto limit;
+			/* absent without swap accounting: then there is no swap to limit */
+			(void)write_str(p, "memory.swap.max", "0");
+		}
 		if (pids_max && (r = write_u64(p, "pids.max", pids_max)) < 0)
 			goto limit;
 		if (cpu_millis) {

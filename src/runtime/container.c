@@ -599,11 +599,9 @@ int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cair
 int runtime_exec(pid_t pid, uint64_t pid_start, const struct run_spec *spec, int *ret_exit,
 		 char *ret_message, size_t message_len, struct cairn_error *err)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0 || (pid_start && runtime_pid_start_time(pid) != pid_start)) {
-		safe_close(pidfd);
+	int pidfd = runtime_pidfd(pid, pid_start);
+	if (pidfd < 0)
 		return error_set(err, ESRCH, "the instance is not running");
-	}
 	int errp[2];
 	if (pipe2(errp, O_CLOEXEC) < 0) {
 		close(pidfd);

@@ -156,16 +156,25 @@ int runtime_monitor(const struct run_spec *spec, int logdir_fd, const struct mon
 	return 0;
 }
 
-int runtime_signal(pid_t pid, uint64_t pid_start, int sig)
+int runtime_pidfd(pid_t pid, uint64_t pid_start)
 {
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0)
 		return -errno;
-	/* The pid could have been reused since it was recorded. */
+	/* Checked after the pidfd is open: from then on the pid cannot be
+	 * reused under us, and before it, it may already have been. */
 	if (pid_start && runtime_pid_start_time(pid) != pid_start) {
 		close(fd);
 		return -ESRCH;
 	}
+	return fd;
+}
+
+int runtime_signal(pid_t pid, uint64_t pid_start, int sig)
+{
+	int fd = runtime_pidfd(pid, pid_start);
+	if (fd < 0)
+		return fd;
 	int r = (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 ? -errno : 0;
 	close(fd);
 	return r;
@@ -181,13 +190,9 @@ bool runtime_alive(pid_t pid, uint64_t pid_start)
 
 int runtime_stop(pid_t pid, uint64_t pid_start, int grace_ms)
 {
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int fd = runtime_pidfd(pid, pid_start);
 	if (fd < 0)
-		return errno == ESRCH ? 0 : -errno;
-	if (pid_start && runtime_pid_start_time(pid) != pid_start) {
-		close(fd);
-		return 0; /* gone, and the pid reused */
-	}
+		return fd == -ESRCH ? 0 : fd; /* gone (perhaps with the pid reused) */
 	(void)syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0);
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	int r = poll(&p, 1, grace_ms);

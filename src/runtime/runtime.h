@@ -20,6 +20,7 @@ struct mount_spec {
 	char *source;	/* host path (a volume directory or a host directory) */
 	char *target;	/* absolute path inside the instance */
 	bool read_only;
+	bool named; /* a named volume under $ROOT/volumes (made on first use) */
 };
 
 struct port_map {
@@ -101,6 +102,9 @@ void runtime_cgroup_remove(const char *name);
 uint64_t runtime_pid_start_time(pid_t pid);
 /* True when pid runs and is the process that started at pid_start. */
 bool runtime_alive(pid_t pid, uint64_t pid_start);
+/* A pidfd of pid if it is still the process that started at pid_start (0:
+ * unchecked); -ESRCH when it is gone or the pid was reused. */
+int runtime_pidfd(pid_t pid, uint64_t pid_start);
 /* Signal the process if it is still the one recorded. */
 int runtime_signal(pid_t pid, uint64_t pid_start, int sig);
 /* SIGTERM, up to grace_ms for it to end, then SIGKILL. Once it is gone:
