@@ -29,7 +29,7 @@ struct command {
 
 extern const struct command cmd_import, cmd_images, cmd_inspect, cmd_tag, cmd_rm, cmd_history,
 	cmd_checkout, cmd_gc, cmd_fsck, cmd_verify, cmd_run, cmd_ps,
-	cmd_stop, cmd_logs, cmd_exec;
+	cmd_stop, cmd_logs, cmd_exec, cmd_build;
 
 /* Options every command accepts; getopt value codes for them. */
 enum {

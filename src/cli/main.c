@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 static const struct command *const commands[] = {
-	&cmd_import, &cmd_images, &cmd_inspect, &cmd_tag,    &cmd_rm,
+	&cmd_build, &cmd_import, &cmd_images, &cmd_inspect, &cmd_tag,    &cmd_rm,
 	&cmd_history, &cmd_checkout, &cmd_gc, &cmd_fsck, &cmd_verify, &cmd_run, &cmd_ps, &cmd_stop,
 	&cmd_logs, &cmd_exec,
 };

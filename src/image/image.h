@@ -76,6 +76,42 @@ int image_import(struct store *s, const char *source, const json_t *config,
 		 const struct import_limits *limits, struct import_result *ret,
 		 struct cairn_error *err);
 
+/* --- scanning a directory in steps (build contexts, overlay upper layers) --- */
+
+struct dir_scan_opts {
+	const struct import_limits *limits; /* NULL: the import defaults */
+	/* An overlayfs upper directory: character devices 0:0 are whiteouts,
+	 * directories marked trusted.overlay.opaque are listed, and overlayfs's
+	 * own trusted.overlay.* xattrs are left out of the tree. */
+	bool overlay_upper;
+	/* Answer unchanged files from the store's stat cache. */
+	bool use_cache;
+	/* Leave out a path (and, for a directory, everything below it); called
+	 * from several threads at once. */
+	bool (*exclude)(const char *path, bool is_dir, void *userdata);
+	void *userdata;
+};
+struct dir_scan;
+
+/* Walk dir by file descriptor (never following a symlink) into an unsorted
+ * tree, reading no file content except what the stat cache answers. */
+int dir_scan_walk(struct store *s, const char *dir, const struct dir_scan_opts *o,
+		  struct dir_scan **ret, struct cairn_error *err);
+/* The tree: unsorted after the walk, sorted and validated after
+ * dir_scan_store. */
+const struct tree *dir_scan_tree(const struct dir_scan *ds);
+/* Files the stat cache did not answer. */
+size_t dir_scan_pending(const struct dir_scan *ds);
+/* Whiteouts and opaque directories found in an overlay upper directory. */
+void dir_scan_overlay(const struct dir_scan *ds, char *const **ret_whiteouts, size_t *ret_nw,
+		      char *const **ret_opaques, size_t *ret_no);
+/* Hash and stage the files still to be read into txn on every core, link
+ * hardlink groups, sort and validate the tree. Call once. */
+int dir_scan_store(struct dir_scan *ds, struct store_txn *txn, struct cairn_error *err);
+/* Remember the digests for the next walk; only after txn was committed. */
+void dir_scan_save_cache(struct dir_scan *ds);
+struct dir_scan *dir_scan_free(struct dir_scan *ds);
+
 /* Read a directory into a tree (hashing files, storing nothing), for verify.
  * Special files are counted in *ret_skipped and left out. */
 int image_scan_dir(const char *dir, struct tree *ret, uint64_t *ret_skipped,

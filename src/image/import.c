@@ -7,6 +7,7 @@
 #include "../base/buf.h"
 #include "../base/fs.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +26,9 @@ struct scan {
 	size_t *pending; /* entries whose content must be read */
 	size_t n_pending, pending_cap;
 	uint64_t skipped;
+	const struct dir_scan_opts *opts; /* NULL: a plain import */
+	char **whiteouts, **opaques;	   /* overlay upper layers */
+	size_t n_whiteouts, n_opaques;
 	/* worker state */
 	atomic_size_t next;
 	pthread_mutex_t lock;
@@ -79,8 +83,45 @@ struct scan_part {
 	size_t *pending; /* indexes into this part's entries */
 	size_t n_pending, pending_cap;
 	uint64_t skipped;
+	char **whiteouts, **opaques;
+	size_t n_whiteouts, n_opaques;
 	struct cairn_error err;
 };
+
+static void strs_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void strv_push(char ***v, size_t *n, const char *s)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = xstrdup(s);
+}
+
+#define OVERLAY_XATTR_PREFIX "trusted.overlay."
+
+/* Drop overlayfs's own xattrs; true when they marked an opaque directory. */
+static bool strip_overlay_xattrs(struct tree_entry *e)
+{
+	bool opaque = false;
+	size_t k = 0;
+	for (size_t i = 0; i < e->n_xattrs; i++) {
+		struct xattr *x = &e->xattrs[i];
+		if (startswith(x->name, OVERLAY_XATTR_PREFIX)) {
+			if (streq(x->name, OVERLAY_XATTR_PREFIX "opaque") && x->len == 1 &&
+			    x->value[0] == 'y')
+				opaque = true;
+			free(x->name);
+			free(x->value);
+		} else
+			e->xattrs[k++] = *x;
+	}
+	e->n_xattrs = k;
+	return opaque;
+}
 
 struct dir_item {
 	int fd;
@@ -163,6 +204,11 @@ static int walk_dir(struct walk *w, struct scan_part *p, int dirfd, const char *
 			r = error_set(&p->err, errno, "%s: %s", path, strerror(errno));
 			break;
 		}
+		if (sc->opts && sc->opts->exclude &&
+		    sc->opts->exclude(path, S_ISDIR(st.st_mode), sc->opts->userdata)) {
+			errno = 0;
+			continue;
+		}
 		if (S_ISREG(st.st_mode)) {
 			struct tree_entry *e = part_add(p, path, &st);
 			e->type = ENTRY_FILE;
@@ -176,6 +222,7 @@ static int walk_dir(struct walk *w, struct scan_part *p, int dirfd, const char *
 			}
 			if (!sc->cache ||
 			    !statcache_lookup(sc->cache, e, &p->stats[p->tree.n - 1])) {
+				p->stats[p->tree.n - 1].pending = true;
 				p->pending = xgrow(p->pending, &p->pending_cap, p->n_pending + 1,
 						   sizeof(size_t));
 				p->pending[p->n_pending++] = p->tree.n - 1;
@@ -195,6 +242,8 @@ static int walk_dir(struct walk *w, struct scan_part *p, int dirfd, const char *
 					      strerror(-r));
 				break;
 			}
+			if (sc->opts && sc->opts->overlay_upper && strip_overlay_xattrs(e))
+				strv_push(&p->opaques, &p->n_opaques, path);
 			if (!walk_offer(w, sub, path)) {
 				r = walk_dir(w, p, sub, path);
 				safe_close(sub);
@@ -214,6 +263,9 @@ static int walk_dir(struct walk *w, struct scan_part *p, int dirfd, const char *
 			e->type = ENTRY_SYMLINK;
 			e->mode = 0777;
 			e->target = TAKE_PTR(target);
+		} else if (S_ISCHR(st.st_mode) && st.st_rdev == 0 && sc->opts &&
+			   sc->opts->overlay_upper) {
+			strv_push(&p->whiteouts, &p->n_whiteouts, path);
 		} else {
 			p->skipped++;
 		}
@@ -276,6 +328,10 @@ static void scan_merge(struct scan *sc, struct scan_part *p)
 	for (size_t i = 0; i < p->n_pending; i++)
 		sc->pending[sc->n_pending++] = base + p->pending[i];
 	sc->skipped += p->skipped;
+	for (size_t i = 0; i < p->n_whiteouts; i++)
+		strv_push(&sc->whiteouts, &sc->n_whiteouts, p->whiteouts[i]);
+	for (size_t i = 0; i < p->n_opaques; i++)
+		strv_push(&sc->opaques, &sc->n_opaques, p->opaques[i]);
 	free(p->tree.entries);
 	free(p->stats);
 	free(p->pending);
@@ -287,6 +343,8 @@ static void scan_merge(struct scan *sc, struct scan_part *p)
 
 static void part_free(struct scan_part *p)
 {
+	strs_free(p->whiteouts, p->n_whiteouts);
+	strs_free(p->opaques, p->n_opaques);
 	tree_free(&p->tree);
 	free(p->stats);
 	free(p->pending);
@@ -384,6 +442,8 @@ static void *scan_worker(void *u)
 			scan_fail(sc, -r, e->path, "cannot read its xattrs");
 			break;
 		}
+		if (sc->opts && sc->opts->overlay_upper)
+			(void)strip_overlay_xattrs(e);
 		uint64_t size;
 		if (sc->txn)
 			r = store_txn_put_fd(sc->txn, fd, buf, buflen, &e->digest, &size);
@@ -473,6 +533,8 @@ static void scan_link_hardlinks(struct scan *sc)
 
 static void scan_free(struct scan *sc)
 {
+	strs_free(sc->whiteouts, sc->n_whiteouts);
+	strs_free(sc->opaques, sc->n_opaques);
 	tree_free(&sc->tree);
 	free(sc->stats);
 	free(sc->pending);
@@ -664,4 +726,131 @@ int image_import(struct store *s, const char *source, const json_t *config,
 	}
 	*ret = res;
 	return 0;
+}
+
+/* --- scanning in steps ------------------------------------------------------ */
+
+struct dir_scan {
+	struct scan sc;
+	char *abs;
+	int srcfd, cachefd;
+	uint64_t gen;
+	int64_t start_ns;
+	struct import_limits lim;
+	struct dir_scan_opts opts;
+	struct buf cache;
+	uint64_t cached;
+	bool stored;
+};
+
+struct dir_scan *dir_scan_free(struct dir_scan *ds)
+{
+	if (!ds)
+		return NULL;
+	scan_free(&ds->sc);
+	safe_close(ds->srcfd);
+	safe_close(ds->cachefd);
+	buf_free(&ds->cache);
+	free(ds->abs);
+	free(ds);
+	return NULL;
+}
+
+int dir_scan_walk(struct store *s, const char *dir, const struct dir_scan_opts *o,
+		  struct dir_scan **ret, struct cairn_error *err)
+{
+	struct dir_scan *ds = xcalloc(1, sizeof(*ds));
+	ds->cachefd = -1;
+	ds->opts = *o;
+	ds->lim = o->limits ? *o->limits
+			    : (struct import_limits){IMPORT_DEFAULT_MAX_BYTES,
+						     IMPORT_DEFAULT_MAX_ENTRIES,
+						     IMPORT_DEFAULT_MAX_DEPTH};
+	ds->srcfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ds->abs = realpath(dir, NULL);
+	if (ds->srcfd < 0 || !ds->abs) {
+		error_set(err, errno, "%s: %s", dir, strerror(errno));
+		dir_scan_free(ds);
+		return -errno;
+	}
+	ds->start_ns = now_realtime_ns();
+	ds->sc = (struct scan){.srcfd = ds->srcfd, .lim = &ds->lim, .err = err, .opts = &ds->opts};
+	if (o->use_cache && s) {
+		ds->cachefd = openat(store_root_fd(s), "cache",
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		ds->gen = store_gc_generation(s);
+		if (ds->cachefd >= 0)
+			ds->sc.cache = statcache_load(ds->cachefd, ds->abs, ds->gen);
+	}
+	struct stat st;
+	if (fstat(ds->srcfd, &st) < 0) {
+		int r = error_set(err, errno, "%s: %s", dir, strerror(errno));
+		dir_scan_free(ds);
+		return r;
+	}
+	struct tree_entry *root = tree_add(&ds->sc.tree);
+	root->path = xstrdup(".");
+	root->type = ENTRY_DIR;
+	root->mode = st.st_mode & 07777;
+	root->uid = st.st_uid;
+	root->gid = st.st_gid;
+	ds->sc.stats = xgrow(ds->sc.stats, &ds->sc.stats_cap, 1, sizeof(*ds->sc.stats));
+	ds->sc.stats[0] = (struct scan_stat){.dev = st.st_dev, .ino = st.st_ino, .nlink = 1};
+	int r = read_xattrs_fd(ds->srcfd, root);
+	if (r < 0)
+		r = error_set(err, -r, "%s: reading xattrs: %s", dir, strerror(-r));
+	if (r == 0 && o->overlay_upper)
+		(void)strip_overlay_xattrs(root);
+	if (r == 0)
+		r = scan_walk(&ds->sc);
+	if (r < 0) {
+		dir_scan_free(ds);
+		return r;
+	}
+	*ret = ds;
+	return 0;
+}
+
+const struct tree *dir_scan_tree(const struct dir_scan *ds)
+{
+	return &ds->sc.tree;
+}
+
+size_t dir_scan_pending(const struct dir_scan *ds)
+{
+	return ds->sc.n_pending;
+}
+
+void dir_scan_overlay(const struct dir_scan *ds, char *const **ret_whiteouts, size_t *ret_nw,
+		      char *const **ret_opaques, size_t *ret_no)
+{
+	*ret_whiteouts = ds->sc.whiteouts;
+	*ret_nw = ds->sc.n_whiteouts;
+	*ret_opaques = ds->sc.opaques;
+	*ret_no = ds->sc.n_opaques;
+}
+
+int dir_scan_store(struct dir_scan *ds, struct store_txn *txn, struct cairn_error *err)
+{
+	assert(!ds->stored);
+	ds->sc.txn = txn;
+	ds->sc.err = err;
+	int r = scan_hash_pending(&ds->sc);
+	if (r < 0)
+		return r;
+	scan_link_hardlinks(&ds->sc);
+	if (ds->cachefd >= 0)
+		statcache_build(ds->gen, &ds->sc.tree, ds->sc.stats,
+				ds->start_ns - STATCACHE_MARGIN_NS, &ds->cache, &ds->cached);
+	tree_sort(&ds->sc.tree);
+	ds->stored = true;
+	return tree_validate(&ds->sc.tree, err);
+}
+
+void dir_scan_save_cache(struct dir_scan *ds)
+{
+	bool same = ds->sc.n_pending == 0 && ds->sc.cache &&
+		    statcache_count(ds->sc.cache) == ds->cached;
+	if (ds->stored && ds->cachefd >= 0 && !same)
+		statcache_write(ds->cachefd, ds->abs, &ds->cache);
 }

@@ -7,6 +7,7 @@
 struct scan_stat {
 	uint64_t dev, ino, nlink;
 	int64_t mtime_ns, ctime_ns;
+	bool pending; /* its content is still to be read */
 };
 
 /* --- stat cache: (path, dev, ino, size, mtime, ctime) -> digest, xattrs ----- */

@@ -336,9 +336,12 @@ _noreturn_ static void run_init(int errfd, const struct run_spec *spec, uid_t ui
  * them and are never changed. Volume targets were checked by the parent. */
 static void make_skeleton(int errfd, const struct run_spec *spec)
 {
-	static const char *const dirs[] = {"root", "skel", "skel/proc", "skel/dev",
-					   "skel/sys", "skel/tmp",  "skel/run"};
-	for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+	static const char *const dirs[] = {"root",     "skel",	   "skel/proc",
+					   "skel/dev", "skel/sys", "skel/tmp", "skel/run"};
+	/* A build step keeps /tmp and /run of the image: the skeleton's would
+	 * hide their modes. */
+	size_t n = spec->upper ? ELEMENTSOF(dirs) - 2 : ELEMENTSOF(dirs);
+	for (size_t i = 0; i < n; i++)
 		CHECK(mkdir(dirs[i], 0755) == 0, "creating the skeleton", dirs[i]);
 	int skel = open("skel", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	CHECK(skel >= 0, "opening the skeleton", NULL);
@@ -371,18 +374,21 @@ _noreturn_ static void child_main(const struct run_spec *spec, int syncfd, int e
 	      "mounting the instance's scratch space", spec->state_dir);
 	CHECK(chdir(spec->state_dir) == 0, "entering the instance directory", spec->state_dir);
 	make_skeleton(errfd, spec);
-	CHECK(mount("overlay", "root", "overlay", MS_RDONLY | MS_NODEV, spec->overlay_opts) == 0,
-	      "mounting the read-only root", spec->lower);
+	CHECK(mount("overlay", "root", "overlay", (spec->upper ? 0 : MS_RDONLY) | MS_NODEV,
+		    spec->overlay_opts) == 0,
+	      "mounting the root", spec->lower);
 	CHECK(chdir("root") == 0, "entering the root", NULL);
 	CHECK(mount_fs("proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0,
 	      "mounting /proc", NULL);
 	make_dev(errfd);
 	CHECK(mount_fs("sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0,
 	      "mounting /sys", NULL);
-	CHECK(mount_fs("tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") == 0, "mounting /tmp",
-	      NULL);
-	CHECK(mount_fs("run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") == 0, "mounting /run",
-	      NULL);
+	if (!spec->upper) {
+		CHECK(mount_fs("tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") == 0,
+		      "mounting /tmp", NULL);
+		CHECK(mount_fs("run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") == 0,
+		      "mounting /run", NULL);
+	}
 	mask_paths(errfd);
 	if (spec->n_mounts) {
 		int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -416,7 +422,8 @@ struct runtime_instance {
 
 static int check_spec(const struct run_spec *spec, struct cairn_error *err)
 {
-	if (strpbrk(spec->lower, ":,") || strpbrk(spec->state_dir, ":,"))
+	if (strpbrk(spec->lower, ":,") || strpbrk(spec->state_dir, ":,") ||
+	    (spec->upper && (strpbrk(spec->upper, ":,") || strpbrk(spec->work, ":,"))))
 		return error_set(err, EINVAL, "paths with ':' or ',' cannot be overlay layers: %s",
 				 spec->lower);
 	for (size_t i = 0; i < spec->n_mounts; i++) {
@@ -442,7 +449,14 @@ int runtime_start(const struct run_spec *spec, struct runtime_instance **ret,
 	int r = check_spec(spec, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *opts = xasprintf("lowerdir=%s/skel:%s", spec->state_dir, spec->lower);
+	/* A writable layer records whole files and directories: no redirects,
+	 * no metadata-only copies, so the upper directory alone says what
+	 * changed. */
+	_cleanup_free_ char *opts =
+		spec->upper ? xasprintf("lowerdir=%s/skel:%s,upperdir=%s,workdir=%s,"
+					"redirect_dir=off,metacopy=off,index=off",
+					spec->state_dir, spec->lower, spec->upper, spec->work)
+			    : xasprintf("lowerdir=%s/skel:%s", spec->state_dir, spec->lower);
 	struct run_spec sp = *spec;
 	sp.overlay_opts = opts;
 	spec = &sp;

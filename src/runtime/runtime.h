@@ -47,7 +47,11 @@ struct run_spec {
 	int stdio[3]; /* fds for the command's stdin, stdout, stderr; 0 = inherit */
 	struct port_map *ports; /* published ports, relayed by the monitor */
 	size_t n_ports;
-	const char *overlay_opts; /* set by runtime_run */
+	/* A build step: the root is writable, its changes land in upper (an
+	 * empty directory; work, on the same file system, is overlayfs's
+	 * scratch), and /tmp and /run are part of the root, not tmpfs. */
+	const char *upper, *work;
+	const char *overlay_opts; /* set by runtime_start */
 };
 
 /* What became of the command: exit code, or 128 + the signal that killed it

@@ -63,6 +63,19 @@ static const char *const schema_migrations[] = {
 	"  ports TEXT NOT NULL DEFAULT '',"
 	"  tainted INTEGER NOT NULL DEFAULT 0,"
 	"  tainted_why TEXT);",
+	/* 2 -> 3: builds */
+	"CREATE TABLE build_cache ("
+	"  key TEXT PRIMARY KEY,"
+	"  tree TEXT NOT NULL,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE builds ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  image TEXT,"
+	"  started INTEGER NOT NULL,"
+	"  finished INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL,"
+	"  provenance TEXT NOT NULL);"
+	"CREATE INDEX builds_image ON builds(image);",
 };
 #define SCHEMA_VERSION ((int)ELEMENTSOF(schema_migrations))
 
@@ -753,5 +766,128 @@ int state_instance_list(struct state *st, bool all, struct state_instance **ret,
 	}
 	*ret = v;
 	*ret_n = n;
+	return 0;
+}
+
+/* --- builds ----------------------------------------------------------------- */
+
+int state_cache_get(struct state *st, const char *key, char ret_tree[DIGEST_STR_LEN],
+		    struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st, "SELECT tree FROM build_cache WHERE key = ?", &s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "reading the build cache");
+	snprintf(ret_tree, DIGEST_STR_LEN, "%s", col_text(s, 0));
+	return 0;
+}
+
+int state_cache_put(struct state *st, const char *key, const char *tree, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			"INSERT OR REPLACE INTO build_cache(key, tree, created) VALUES (?, ?, ?)",
+			&s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, tree, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now_ns());
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "recording a build step");
+	return 0;
+}
+
+int state_cache_forget(struct state *st, const char *key, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st, "DELETE FROM build_cache WHERE key = ?", &s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "forgetting a build step");
+	return 0;
+}
+
+int state_cache_trees(struct state *st, char ***ret, size_t *ret_n, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st, "SELECT DISTINCT tree FROM build_cache", &s, err);
+	if (r < 0)
+		return r;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		v[n++] = xstrdup(col_text(s, 0));
+	}
+	if (rc != SQLITE_DONE) {
+		strv_free_n(v, n);
+		return db_error(st, err, "listing the build cache");
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int state_cache_clear(struct state *st, uint64_t *ret_n, struct cairn_error *err)
+{
+	int r = exec(st, "DELETE FROM build_cache", err);
+	if (r < 0)
+		return r;
+	if (ret_n)
+		*ret_n = (uint64_t)sqlite3_changes(st->db);
+	return 0;
+}
+
+int state_build_add(struct state *st, const char *image, int64_t started_ns,
+		    int64_t finished_ns, const char *outcome, const char *provenance,
+		    struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			"INSERT INTO builds(image, started, finished, outcome, provenance) "
+			"VALUES (?, ?, ?, ?, ?)",
+			&s, err);
+	if (r < 0)
+		return r;
+	if (image)
+		sqlite3_bind_text(s, 1, image, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 1);
+	sqlite3_bind_int64(s, 2, started_ns);
+	sqlite3_bind_int64(s, 3, finished_ns);
+	sqlite3_bind_text(s, 4, outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, provenance, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "recording the build");
+	return 0;
+}
+
+int state_build_latest(struct state *st, const char *image, char **ret_provenance,
+		       struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int r = prepare(st,
+			"SELECT provenance FROM builds WHERE image = ? AND outcome = 'built' "
+			"ORDER BY seq DESC LIMIT 1",
+			&s, err);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, image, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "reading the build record");
+	*ret_provenance = xstrdup(col_text(s, 0));
 	return 0;
 }

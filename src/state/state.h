@@ -126,3 +126,24 @@ int state_instance_find(struct state *st, const char *ref, struct state_instance
 /* Newest first; all, or only those not exited. */
 int state_instance_list(struct state *st, bool all, struct state_instance **ret, size_t *ret_n,
 			struct cairn_error *err);
+
+/* --- builds ----------------------------------------------------------------- */
+
+/* The build cache: a step's key (a digest of its parent tree, the expanded
+ * instruction and what it read) to the tree it made. -ENOENT when absent. */
+int state_cache_get(struct state *st, const char *key, char ret_tree[DIGEST_STR_LEN],
+		    struct cairn_error *err);
+int state_cache_put(struct state *st, const char *key, const char *tree, struct cairn_error *err);
+int state_cache_forget(struct state *st, const char *key, struct cairn_error *err);
+/* Trees the cache names (gc keeps them). */
+int state_cache_trees(struct state *st, char ***ret, size_t *ret_n, struct cairn_error *err);
+int state_cache_clear(struct state *st, uint64_t *ret_n, struct cairn_error *err);
+
+/* Record a build: outcome "built" (image set) or "failed"; provenance is a
+ * JSON object (Dockerfile and context digests, bases, build args, times). */
+int state_build_add(struct state *st, const char *image, int64_t started_ns,
+		    int64_t finished_ns, const char *outcome, const char *provenance,
+		    struct cairn_error *err);
+/* The provenance of the newest successful build of image; -ENOENT when none. */
+int state_build_latest(struct state *st, const char *image, char **ret_provenance,
+		       struct cairn_error *err);
