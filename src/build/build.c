@@ -592,7 +592,7 @@ static int do_from(struct builder *b, struct stage *sg, const struct df_instr *i
 		e->type = ENTRY_DIR;
 		e->mode = 0755;
 		sg->config = json_object();
-		json_array_append_new(b->bases, json_string("scratch"));
+		json_array_append_new(b->bases, json_pack("{s:s}", "ref", "scratch"));
 	} else {
 		char id[DIGEST_STR_LEN];
 		int r = b->o->resolve(ref, id, b->o->resolve_userdata, b->err);
@@ -762,7 +762,12 @@ static int run_step(struct builder *b, struct stage *sg, const struct df_instr *
 	b->tail.len = 0;
 	const struct build_progress *p = b->o->progress;
 	char chunk[8192];
+	bool killed = false;
 	for (;;) {
+		if (!killed && b->o->cancel && *b->o->cancel) {
+			(void)kill(runtime_instance_pid(ri), SIGKILL);
+			killed = true;
+		}
 		struct pollfd pfd = {pipefd[0], POLLIN, 0};
 		int n = poll(&pfd, 1, 100);
 		if (n < 0 && errno != EINTR)
@@ -787,6 +792,11 @@ static int run_step(struct builder *b, struct stage *sg, const struct df_instr *
 	trace_phase("build: run", t0);
 	(void)rm_rf_at(b->scratch_fd, inst_n);
 	(void)rm_rf_at(b->scratch_fd, lower_n);
+	if (killed) {
+		(void)rm_rf_at(b->scratch_fd, upper_n);
+		(void)rm_rf_at(b->scratch_fd, work_n);
+		return error_set(b->err, EINTR, "%s:%u: interrupted", b->df.name, in->line);
+	}
 	if (rr.exit_code != 0) {
 		free(b->res->failed_output);
 		if (rr.message[0]) {
@@ -1708,6 +1718,9 @@ static int run_stage(struct builder *b, struct stage *sg)
 			.text = text,
 		};
 		const struct build_progress *p = b->o->progress;
+		if (b->o->cancel && *b->o->cancel)
+			return error_set(b->err, EINTR, "interrupted before %s:%u", b->df.name,
+					 in->line);
 		if (p && p->step_begin)
 			p->step_begin(&info, p->userdata);
 		int64_t t0 = now_monotonic_ns();

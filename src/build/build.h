@@ -9,6 +9,8 @@
 #include "../base/hash.h"
 #include "../runtime/runtime.h"
 
+#include <signal.h>
+
 struct store;
 struct state;
 
@@ -52,6 +54,9 @@ struct build_opts {
 		       struct cairn_error *err);
 	void *resolve_userdata;
 	const struct build_progress *progress;
+	/* Set (by a signal handler) to stop the build: the running step is
+	 * killed and the build fails as interrupted. */
+	const volatile sig_atomic_t *cancel;
 	/* Leave the state database alone: no image, build or cache record
 	 * (scratch builds for --check-reproducible). */
 	bool no_record;

@@ -380,6 +380,13 @@ out:
 	return ret;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
 /* --- the command ----------------------------------------------------------------- */
 
 static void strv_add(char ***v, size_t *n, const char *s)
@@ -514,6 +521,13 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	o.resolve = resolve_main;
 	o.resolve_userdata = st;
+	/* Ctrl-C stops the running step and leaves the store as it was. */
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	o.cancel = &interrupted;
 	int64_t t0 = now_monotonic_ns();
 	if (build_run(store, st, &o, &res, &err) < 0) {
 		if (p.tty && p.mode == PROGRESS_AUTO)

@@ -75,6 +75,14 @@ static int run(struct cli *cli, int argc, char **argv)
 		      "mediaType", IMAGE_MEDIA_TYPE, "tree", tree, "history", jhist);
 	if (!o)
 		oom();
+	/* How it was built, when it was. */
+	_cleanup_free_ char *prov_text = NULL;
+	json_t *prov = NULL;
+	q = state_build_latest(st, id, &prov_text, &err);
+	if (q < 0 && q != -ENOENT)
+		goto fail;
+	if (q == 0 && (prov = json_loads(prov_text, 0, NULL)))
+		json_object_set_new(o, "provenance", prov);
 	if (cli->json) {
 		print_json(o);
 		o = NULL;
@@ -93,6 +101,11 @@ static int run(struct cli *cli, int argc, char **argv)
 		char *cfg = json_dumps(m.config, JSON_INDENT(2) | JSON_SORT_KEYS);
 		printf("Config:   %s\n", cfg ? cfg : "{}");
 		free(cfg);
+		if (prov) {
+			char *ps = json_dumps(prov, JSON_INDENT(2) | JSON_SORT_KEYS);
+			printf("Provenance: %s\n", ps ? ps : "{}");
+			free(ps);
+		}
 		printf("History:\n");
 		for (size_t i = 0; i < n_hist; i++) {
 			char at[32], sid[13] = "-", sprev[13] = "-";

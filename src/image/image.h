@@ -45,6 +45,10 @@ int image_load(struct store *s, const struct digest *id, struct image_manifest *
 int image_add_reachable(struct store *s, const struct digest *id, struct digest_set *set,
 			struct cairn_error *err);
 
+/* Add a tree and every file object it uses to set (the build cache's trees). */
+int image_add_tree_reachable(struct store *s, const struct digest *tree, struct digest_set *set,
+			     struct cairn_error *err);
+
 /* --- import ------------------------------------------------------------------- */
 
 struct import_limits {

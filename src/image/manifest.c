@@ -106,6 +106,25 @@ int image_add_reachable(struct store *s, const struct digest *id, struct digest_
 	return 0;
 }
 
+int image_add_tree_reachable(struct store *s, const struct digest *tree, struct digest_set *set,
+			     struct cairn_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	struct tree t = {0};
+	int r = store_read_object(s, tree, &data, &len, err);
+	if (r == 0)
+		r = tree_decode(data, len, &t, err);
+	if (r < 0)
+		return r;
+	digest_set_add(set, tree);
+	for (size_t i = 0; i < t.n; i++)
+		if (t.entries[i].type == ENTRY_FILE)
+			digest_set_add(set, &t.entries[i].digest);
+	tree_free(&t);
+	return 0;
+}
+
 size_t image_tree_diff(const struct tree *a, const struct tree *b,
 		       void (*fn)(enum diff_kind kind, const char *path, const char *what, void *u),
 		       void *u)

@@ -4,6 +4,7 @@
 #include "unit.h"
 
 #include "../../src/build/dockerfile.h"
+#include "../../src/build/internal.h"
 
 static struct dockerfile parse_ok(const char *text)
 {
@@ -173,12 +174,166 @@ static void test_pairs(void **state)
 	dockerfile_free(&df);
 }
 
+/* --- tree edits (src/build/treeops.c) ------------------------------------- */
+
+static struct tree_entry *add(struct tree *t, const char *path, enum entry_type type,
+			      const char *target_or_content)
+{
+	struct tree_entry *e = tree_add(t);
+	e->path = xstrdup(path);
+	e->type = type;
+	e->mode = type == ENTRY_SYMLINK ? 0777 : type == ENTRY_DIR ? 0755 : 0644;
+	if (type == ENTRY_SYMLINK)
+		e->target = xstrdup(target_or_content);
+	if (type == ENTRY_FILE) {
+		e->size = strlen(target_or_content);
+		digest_buffer(target_or_content, e->size, &e->digest);
+	}
+	return e;
+}
+
+/* A small image: /bin -> usr/bin, /lib -> /usr/lib, /usr/bin/sh, /etc/a,
+ * /etc/a.b, /loop -> loop, /up -> ../../.. */
+static void base_tree(struct tree *t)
+{
+	*t = (struct tree){0};
+	add(t, ".", ENTRY_DIR, NULL);
+	add(t, "bin", ENTRY_SYMLINK, "usr/bin");
+	add(t, "lib", ENTRY_SYMLINK, "/usr/lib");
+	add(t, "usr", ENTRY_DIR, NULL);
+	add(t, "usr/bin", ENTRY_DIR, NULL);
+	add(t, "usr/bin/sh", ENTRY_FILE, "sh");
+	add(t, "usr/lib", ENTRY_DIR, NULL);
+	add(t, "etc", ENTRY_DIR, NULL);
+	add(t, "etc/a", ENTRY_DIR, NULL);
+	add(t, "etc/a/x", ENTRY_FILE, "x");
+	add(t, "etc/a.b", ENTRY_FILE, "ab");
+	add(t, "loop", ENTRY_SYMLINK, "loop");
+	add(t, "up", ENTRY_SYMLINK, "../../..");
+	tree_sort(t);
+	struct cairn_error err = {0};
+	if (tree_validate(t, &err) < 0)
+		fail_msg("base tree: %s", error_message(&err));
+}
+
+static void resolves(const struct tree *t, const char *path, bool follow, const char *want)
+{
+	struct cairn_error err = {0};
+	char *got = NULL;
+	if (tree_resolve(t, path, follow, &got, &err) < 0)
+		fail_msg("%s: %s", path, error_message(&err));
+	if (strcmp(got, want) != 0)
+		fail_msg("resolve %s: got %s, want %s", path, got, want);
+	free(got);
+}
+
+static void test_tree_resolve(void **state)
+{
+	struct tree t;
+	base_tree(&t);
+	resolves(&t, "/bin/sh", true, "usr/bin/sh");
+	resolves(&t, "bin", true, "usr/bin");
+	resolves(&t, "bin", false, "bin");
+	resolves(&t, "/bin/new/deeper", true, "usr/bin/new/deeper");
+	resolves(&t, "/lib/x", true, "usr/lib/x");
+	resolves(&t, "/../../etc/./a//x", true, "etc/a/x");
+	resolves(&t, "/up/etc", true, "etc"); /* ".." stops at the root */
+	resolves(&t, "/", true, ".");
+	resolves(&t, "", true, ".");
+	struct cairn_error err = {0};
+	char *got = NULL;
+	assert_int_equal(tree_resolve(&t, "/loop/x", true, &got, &err), -ELOOP);
+	error_clear(&err);
+	tree_free(&t);
+}
+
+static void test_path_clean(void **state)
+{
+	static const char *const cases[][2] = {
+		{"/a//./b/../c/", "a/c"}, {"", "."}, {"/", "."}, {"../..", "."},
+		{"./x", "x"},		  {"a/b/..", "a"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char *c = path_clean(cases[i][0]);
+		if (strcmp(c, cases[i][1]) != 0)
+			fail_msg("clean %s: got %s, want %s", cases[i][0], c, cases[i][1]);
+		free(c);
+	}
+}
+
+static void apply_ok(struct tree *t, struct changes *c)
+{
+	struct cairn_error err = {0};
+	if (tree_apply(t, c, &err) < 0)
+		fail_msg("apply: %s", error_message(&err));
+	changes_free(c);
+}
+
+static void test_tree_apply(void **state)
+{
+	struct tree t;
+	base_tree(&t);
+	struct changes c = {0};
+	/* remove etc/a: its child goes, the sibling "etc/a.b" (sorted between
+	 * them) stays */
+	changes_remove(&c, "etc/a");
+	add(&c.add, "etc/new", ENTRY_FILE, "n");
+	apply_ok(&t, &c);
+	assert_null(tree_find(&t, "etc/a"));
+	assert_null(tree_find(&t, "etc/a/x"));
+	assert_non_null(tree_find(&t, "etc/a.b"));
+	assert_non_null(tree_find(&t, "etc/new"));
+
+	/* an opaque directory keeps only what the change adds below it */
+	c = (struct changes){0};
+	changes_clear(&c, "usr");
+	add(&c.add, "usr", ENTRY_DIR, NULL)->mode = 0700;
+	add(&c.add, "usr/only", ENTRY_FILE, "o");
+	apply_ok(&t, &c);
+	assert_int_equal(tree_find(&t, "usr")->mode, 0700);
+	assert_non_null(tree_find(&t, "usr/only"));
+	assert_null(tree_find(&t, "usr/bin"));
+	assert_null(tree_find(&t, "usr/bin/sh"));
+
+	/* a directory replaced by a file loses its children */
+	c = (struct changes){0};
+	add(&c.add, "usr", ENTRY_FILE, "now a file");
+	apply_ok(&t, &c);
+	assert_int_equal(tree_find(&t, "usr")->type, ENTRY_FILE);
+	assert_null(tree_find(&t, "usr/only"));
+	tree_free(&t);
+}
+
+static void test_tree_apply_links(void **state)
+{
+	struct tree t = {0};
+	add(&t, ".", ENTRY_DIR, NULL);
+	add(&t, "a", ENTRY_FILE, "same");
+	add(&t, "b", ENTRY_FILE, "same")->link = xstrdup("a");
+	add(&t, "c", ENTRY_FILE, "same")->link = xstrdup("a");
+	tree_sort(&t);
+	/* the group's head goes: b heads it, c follows b */
+	struct changes c = {0};
+	changes_remove(&c, "a");
+	apply_ok(&t, &c);
+	assert_null(tree_find(&t, "b")->link);
+	assert_string_equal(tree_find(&t, "c")->link, "b");
+	/* the head changes content: c leaves the group */
+	c = (struct changes){0};
+	add(&c.add, "b", ENTRY_FILE, "other");
+	apply_ok(&t, &c);
+	assert_null(tree_find(&t, "c")->link);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_instructions), cmocka_unit_test(test_escape_directive),
 		cmocka_unit_test(test_errors),	     cmocka_unit_test(test_expand),
-		cmocka_unit_test(test_pairs),
+		cmocka_unit_test(test_pairs), cmocka_unit_test(test_tree_resolve),
+		cmocka_unit_test(test_path_clean), cmocka_unit_test(test_tree_apply),
+		cmocka_unit_test(test_tree_apply_links),
 	};
 	return cmocka_run_group_tests_name("build", tests, NULL, NULL);
 }
