@@ -1779,7 +1779,8 @@ static int read_dockerfile(struct builder *b)
 	int r = read_file_at(AT_FDCWD, b->df_path, &b->df_text, &b->df_len, 4u << 20);
 	if (r < 0)
 		return error_set(b->err, -r, "%s: %s", b->df_path, strerror(-r));
-	return dockerfile_parse(b->df_path, b->df_text, b->df_len, &b->df, b->err);
+	const char *shown = startswith(b->df_path, "./") ? b->df_path + 2 : b->df_path;
+	return dockerfile_parse(shown, b->df_text, b->df_len, &b->df, b->err);
 }
 
 static int read_ignore(struct builder *b)

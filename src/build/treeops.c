@@ -273,8 +273,10 @@ static void fix_links(struct tree *t)
 
 int tree_apply(struct tree *t, struct changes *c, struct cairn_error *err)
 {
-	qsort(c->remove, c->n_remove, sizeof(*c->remove), str_cmp);
-	qsort(c->clear, c->n_clear, sizeof(*c->clear), str_cmp);
+	if (c->n_remove)
+		qsort(c->remove, c->n_remove, sizeof(*c->remove), str_cmp);
+	if (c->n_clear)
+		qsort(c->clear, c->n_clear, sizeof(*c->clear), str_cmp);
 	tree_sort(&c->add);
 	struct tree out = {0};
 	out.cap = t->n + c->add.n;

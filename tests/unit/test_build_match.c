@@ -137,8 +137,8 @@ static void test_globstar(void **state)
 static void test_malformed(void **state)
 {
 	static const char *const bad[] = {
-		"[", "[a", "a[", "[]", "[]a]", "[^]", "[!]", "[a-]", "[-a]", "[a-", "x\\",
-		"[\\", "[a\\", "[a-\\", "ok/[", "**/[x", "[\xff]",
+	    "[",   "[a",  "a[",	 "[]",	 "[]a]",  "[^]",  "[!]",   "[a-]",   "[-a]",
+	    "[a-", "x\\", "[\\", "[a\\", "[a-\\", "ok/[", "**/[x", "[\xff]",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		if (path_pattern_valid(bad[i]))
@@ -151,7 +151,7 @@ static void test_malformed(void **state)
 	/* malformed anywhere, even past a point that already fails to match */
 	assert_false(path_match("zzz[", "a"));
 	static const char *const good[] = {
-		"", "a", "*", "**", "[a]", "[\\]]", "[^a]", "\\[", "a\\*", "[a-z0-9_]", "***",
+	    "", "a", "*", "**", "[a]", "[\\]]", "[^a]", "\\[", "a\\*", "[a-z0-9_]", "***",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(good); i++)
 		if (!path_pattern_valid(good[i]))
@@ -253,11 +253,10 @@ static void test_clean(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{"/a", "a"},	     {"./b", "b"},	   {"c//d", "c/d"},   {"e/./f", "e/f"},
-		{"g/", "g"},	     {"h/../i", "i"},	   {"//j//", "j"},    {"/../k", "k"},
-		{"../l", "../l"},    {"m/..", "."},	   {"n/o/../../p", "p"},
-		{"./q/./r/", "q/r"}, {"s/t/u/../..", "s"}, {"**/", "**"},     {"/", "/"},
-		{"a/b/../../..", ".."},
+	    {"/a", "a"},	  {"./b", "b"},	   {"c//d", "c/d"},	 {"e/./f", "e/f"},
+	    {"g/", "g"},	  {"h/../i", "i"}, {"//j//", "j"},	 {"/../k", "k"},
+	    {"../l", "../l"},	  {"m/..", "."},   {"n/o/../../p", "p"}, {"./q/./r/", "q/r"},
+	    {"s/t/u/../..", "s"}, {"**/", "**"},   {"/", "/"},		 {"a/b/../../..", ".."},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct ignore ig = parse_ok(cases[i].in);
@@ -410,12 +409,12 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_star_question), cmocka_unit_test(test_classes),
-		cmocka_unit_test(test_escapes),	      cmocka_unit_test(test_globstar),
-		cmocka_unit_test(test_malformed),     cmocka_unit_test(test_pathological),
-		cmocka_unit_test(test_parse),	      cmocka_unit_test(test_clean),
-		cmocka_unit_test(test_parents),	      cmocka_unit_test(test_negation_order),
-		cmocka_unit_test(test_reinclude),     cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_star_question), cmocka_unit_test(test_classes),
+	    cmocka_unit_test(test_escapes),	  cmocka_unit_test(test_globstar),
+	    cmocka_unit_test(test_malformed),	  cmocka_unit_test(test_pathological),
+	    cmocka_unit_test(test_parse),	  cmocka_unit_test(test_clean),
+	    cmocka_unit_test(test_parents),	  cmocka_unit_test(test_negation_order),
+	    cmocka_unit_test(test_reinclude),	  cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests_name("build_match", tests, NULL, NULL);
 }

@@ -1,0 +1,3 @@
+#!/bin/sh
+# greet: says hello (built from src/ by the builder stage)
+set -eu

@@ -1,0 +1,3 @@
+greet() {
+	printf "%s, %s\n" "${GREETING:-hello}" "$1"
+}
