@@ -78,7 +78,16 @@ struct stage {
 	struct kv *args; /* ARGs declared in the stage */
 	size_t n_args;
 	bool cmd_set;
+	/* What the next RUN mounts below its writable layer: a checkout and the
+	 * layers of the RUN steps since, as long as they are exactly the tree
+	 * (a COPY or a cached step ends that; the next RUN checks out anew). */
+	char *stack_base;	 /* a checkout directory */
+	bool stack_base_shared; /* the image's shared checkout, made when missing */
+	char **layers;		 /* upper directories, oldest first */
+	size_t n_layers;
+	bool stack_valid;
 };
+#define MAX_LAYERS 32
 
 struct builder {
 	struct store *s;
@@ -609,6 +618,10 @@ static int do_from(struct builder *b, struct stage *sg, const struct df_instr *i
 		sg->tree_id_valid = true;
 		sg->config = json_deep_copy(m.config);
 		image_manifest_free(&m);
+		/* RUN right after FROM mounts the image's shared checkout */
+		sg->stack_base = xasprintf("%s/checkouts/%s", store_root(b->s), id + 7);
+		sg->stack_base_shared = true;
+		sg->stack_valid = !strpbrk(sg->stack_base, ":,");
 		json_t *o = json_object();
 		json_object_set_new(o, "ref", json_string(ref));
 		json_object_set_new(o, "id", json_string(id));
@@ -714,10 +727,35 @@ static int run_step(struct builder *b, struct stage *sg, const struct df_instr *
 			    *work = xasprintf("%s/%s", b->scratch, work_n),
 			    *inst = xasprintf("%s/%s", b->scratch, inst_n);
 	int64_t t0 = now_monotonic_ns();
-	r = store_checkout(b->s, &sg->tree, lower, false, b->err);
-	if (r < 0)
-		return wrap_at(b, in, r);
+	if (sg->stack_valid && sg->n_layers < MAX_LAYERS && sg->stack_base_shared &&
+	    access(sg->stack_base, F_OK) < 0) {
+		/* the shared checkout, made once (as cairn run does) */
+		r = store_checkout(b->s, &sg->tree, sg->stack_base, true, b->err);
+		if (r < 0 && access(sg->stack_base, F_OK) < 0)
+			return wrap_at(b, in, r);
+		error_clear(b->err);
+	}
+	if (!sg->stack_valid || sg->n_layers >= MAX_LAYERS) {
+		r = store_checkout(b->s, &sg->tree, lower, false, b->err);
+		if (r < 0)
+			return wrap_at(b, in, r);
+		for (size_t i = 0; i < sg->n_layers; i++)
+			free(sg->layers[i]);
+		sg->n_layers = 0;
+		free(sg->stack_base);
+		sg->stack_base = xstrdup(lower);
+		sg->stack_base_shared = false;
+		sg->stack_valid = true;
+	}
 	trace_phase("build: checkout", t0);
+	/* the stack, top first */
+	struct buf lb = {0};
+	for (size_t i = sg->n_layers; i-- > 0;) {
+		buf_puts(&lb, sg->layers[i]);
+		buf_putc(&lb, ':');
+	}
+	buf_puts(&lb, sg->stack_base);
+	_cleanup_free_ char *lowers = buf_steal(&lb);
 	const struct tree_entry *root = tree_find(&sg->tree, ".");
 	if (mkdirat(b->scratch_fd, upper_n, 0755) < 0 || mkdirat(b->scratch_fd, work_n, 0700) < 0 ||
 	    mkdirat(b->scratch_fd, inst_n, 0755) < 0 ||
@@ -736,7 +774,7 @@ static int run_step(struct builder *b, struct stage *sg, const struct df_instr *
 	const char *wd = json_string_value(json_object_get(sg->config, "WorkingDir"));
 	const char *user = json_string_value(json_object_get(sg->config, "User"));
 	struct run_spec spec = {
-		.lower = lower,
+		.lower = lowers,
 		.state_dir = inst,
 		.upper = upper,
 		.work = work,
@@ -791,7 +829,6 @@ static int run_step(struct builder *b, struct stage *sg, const struct df_instr *
 	runtime_wait(ri, &rr);
 	trace_phase("build: run", t0);
 	(void)rm_rf_at(b->scratch_fd, inst_n);
-	(void)rm_rf_at(b->scratch_fd, lower_n);
 	if (killed) {
 		(void)rm_rf_at(b->scratch_fd, upper_n);
 		(void)rm_rf_at(b->scratch_fd, work_n);
@@ -836,11 +873,16 @@ static int run_step(struct builder *b, struct stage *sg, const struct df_instr *
 		sg->tree_id_valid = false;
 	}
 	dir_scan_free(ds);
-	(void)rm_rf_at(b->scratch_fd, upper_n);
 	(void)rm_rf_at(b->scratch_fd, work_n);
 	trace_phase("build: layer", t0);
-	if (r < 0)
+	if (r < 0) {
+		(void)rm_rf_at(b->scratch_fd, upper_n);
+		sg->stack_valid = false;
 		return wrap_at(b, in, r);
+	}
+	/* the layer stays: the next RUN mounts it below its own */
+	sg->layers = xreallocarray(sg->layers, sg->n_layers + 1, sizeof(char *));
+	sg->layers[sg->n_layers++] = TAKE_PTR(upper);
 	return 0;
 }
 
@@ -904,6 +946,7 @@ static int do_run(struct builder *b, struct stage *sg, const struct df_instr *in
 			if (load_tree(b, &td, &t) == 0) {
 				tree_free(&sg->tree);
 				sg->tree = t;
+				sg->stack_valid = false;
 				sg->tree_id = td;
 				sg->tree_id_valid = true;
 				*cached = true;
@@ -1394,6 +1437,7 @@ static int do_copy(struct builder *b, struct stage *sg, const struct df_instr *i
 	if (r < 0)
 		goto out;
 	r = tree_apply(&sg->tree, &j.c, b->err);
+	sg->stack_valid = false;
 	if (r < 0) {
 		wrap_at(b, in, r);
 		goto out;
@@ -1590,6 +1634,7 @@ static int do_workdir(struct builder *b, struct stage *sg, const struct df_instr
 	}
 	changes_free(&j.c);
 	sg->tree_id_valid = false;
+	sg->stack_valid = false;
 	*changed = true;
 	return r;
 }
@@ -1824,6 +1869,10 @@ static void builder_free(struct builder *b)
 		tree_free(&b->stages[i].tree);
 		json_decref(b->stages[i].config);
 		kvs_free(b->stages[i].args, b->stages[i].n_args);
+		free(b->stages[i].stack_base);
+		for (size_t k = 0; k < b->stages[i].n_layers; k++)
+			free(b->stages[i].layers[k]);
+		free(b->stages[i].layers);
 	}
 	free(b->stages);
 	kvs_free(b->global, b->n_global);

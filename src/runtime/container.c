@@ -422,7 +422,8 @@ struct runtime_instance {
 
 static int check_spec(const struct run_spec *spec, struct cairn_error *err)
 {
-	if (strpbrk(spec->lower, ":,") || strpbrk(spec->state_dir, ":,") ||
+	/* a build step may stack layers in lower: "top:...:bottom" */
+	if (strpbrk(spec->lower, spec->upper ? "," : ":,") || strpbrk(spec->state_dir, ":,") ||
 	    (spec->upper && (strpbrk(spec->upper, ":,") || strpbrk(spec->work, ":,"))))
 		return error_set(err, EINVAL, "paths with ':' or ',' cannot be overlay layers: %s",
 				 spec->lower);

@@ -29,7 +29,8 @@ struct port_map {
 };
 
 struct run_spec {
-	const char *lower;	/* the image's checkout (read-only) */
+	const char *lower; /* the image's checkout (read-only); for a build step
+			    * (upper set), "top:...:bottom" stacks layers */
 	const char *state_dir;	/* instance dir: skeleton, root mountpoint */
 	char **argv;		/* NULL-terminated; argv[0] is looked up in PATH */
 	char **env;		/* NULL-terminated K=V */
