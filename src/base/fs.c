@@ -87,7 +87,9 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 
 int read_file_at(int dirfd, const char *path, char **ret, size_t *ret_len, size_t max)
 {
-	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* "" reads dirfd itself, an open regular file, from its start */
+	_cleanup_close_ int fd = *path ? openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+				       : fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -95,6 +97,8 @@ int read_file_at(int dirfd, const char *path, char **ret, size_t *ret_len, size_
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
+	if (!*path && lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
 	if ((uint64_t)st.st_size > max)
 		return -EFBIG;
 	/* Read to the end: files of /proc and /sys say their size is 0, and a

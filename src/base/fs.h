@@ -21,7 +21,8 @@ int write_all(int fd, const void *data, size_t len);
 /* Read exactly len bytes unless EOF comes first; returns bytes read or -errno. */
 ssize_t read_full(int fd, void *data, size_t len);
 
-/* Read a whole file (at most max bytes; -EFBIG beyond) into a NUL-terminated buffer. */
+/* Read a whole file (at most max bytes; -EFBIG beyond) into a NUL-terminated buffer.
+ * An empty path reads dirfd itself (an open regular file) from its start. */
 int read_file_at(int dirfd, const char *path, char **ret, size_t *ret_len, size_t max);
 
 /* mkdir -p relative to dirfd; existing directories are fine. */

@@ -520,6 +520,7 @@ static int split_stages(struct builder *b)
 		*sg = (struct stage){.from = i, .end = b->df.n};
 		if (b->n_stages)
 			b->stages[b->n_stages - 1].end = i;
+		b->n_stages++; /* owned from here on, even when refused below */
 		if (in->n_args == 3) {
 			sg->name = xstrdup(in->args[2]);
 			for (char *p = sg->name; *p; p++)
@@ -529,14 +530,13 @@ static int split_stages(struct builder *b)
 						 "%s:%u: FROM: stage name \"%s\" must start with a "
 						 "letter and use only letters, digits, '-', '_', '.'",
 						 b->df.name, in->line, in->args[2]);
-			if (find_stage(b, sg->name, b->n_stages))
+			if (find_stage(b, sg->name, b->n_stages - 1))
 				return error_set(b->err, EINVAL,
 						 "%s:%u: FROM: a stage named \"%s\" already exists",
 						 b->df.name, in->line, sg->name);
 			snprintf(sg->label, sizeof(sg->label), "%s", sg->name);
 		} else
-			snprintf(sg->label, sizeof(sg->label), "stage-%zu", b->n_stages);
-		b->n_stages++;
+			snprintf(sg->label, sizeof(sg->label), "stage-%zu", b->n_stages - 1);
 	}
 	if (!b->n_stages)
 		return error_set(b->err, EINVAL, "%s: no FROM instruction", b->df.name);
@@ -735,7 +735,11 @@ static int run_step(struct builder *b, struct stage *sg, const struct df_instr *
 			return wrap_at(b, in, r);
 		error_clear(b->err);
 	}
-	if (!sg->stack_valid || sg->n_layers >= MAX_LAYERS) {
+	/* mount(2) takes one page of options: the stack must fit in it */
+	size_t stack_len = strlen(sg->stack_base ? sg->stack_base : "") + strlen(b->scratch) * 2;
+	for (size_t i = 0; i < sg->n_layers; i++)
+		stack_len += strlen(sg->layers[i]) + 1;
+	if (!sg->stack_valid || sg->n_layers >= MAX_LAYERS || stack_len + strlen(upper) > 3000) {
 		r = store_checkout(b->s, &sg->tree, lower, false, b->err);
 		if (r < 0)
 			return wrap_at(b, in, r);
@@ -783,6 +787,7 @@ static int run_step(struct builder *b, struct stage *sg, const struct df_instr *
 		.workdir = wd && *wd ? wd : NULL,
 		.user = user && *user ? user : NULL,
 		.hostname = "cairn-build",
+		.die_with_parent = true,
 		.net = net,
 		.stdio = {devnull, pipefd[1], pipefd[1]},
 	};

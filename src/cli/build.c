@@ -445,6 +445,11 @@ static int run(struct cli *cli, int argc, char **argv)
 			break;
 		}
 		case OPT_BUILD_ARG:
+			if (!*optarg || optarg[0] == '=') {
+				ret = cli_usage(&cmd_build, "--build-arg %s: expected KEY=VALUE or KEY",
+						optarg);
+				goto out;
+			}
 			strv_add(&bargs, &n_bargs, optarg);
 			break;
 		case OPT_TARGET:

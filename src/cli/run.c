@@ -521,6 +521,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	struct run_result res;
+	spec.die_with_parent = true; /* a foreground instance ends with its cairn */
 	int q = runtime_run(&spec, &res, &err);
 	t0 = now_monotonic_ns();
 	(void)rm_rf_at(AT_FDCWD, state_dir);

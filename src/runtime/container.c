@@ -190,10 +190,8 @@ static void resolve_user(int errfd, const char *user, uid_t *uid, gid_t *gid)
 	errno = 0;
 	unsigned long v = strtoul(name, &end, 10);
 	bool numeric = *name && !*end && !errno;
-	if (numeric) {
-		*uid = (uid_t)v;
-		*gid = (gid_t)v;
-	}
+	if (numeric)
+		*uid = (uid_t)v; /* gid 0 unless /etc/passwd says otherwise, as Docker */
 	FILE *f = fopen("/etc/passwd", "re");
 	bool found = numeric;
 	if (f) {
@@ -360,6 +358,10 @@ static void make_skeleton(int errfd, const struct run_spec *spec)
 _noreturn_ static void child_main(const struct run_spec *spec, int syncfd, int errfd)
 {
 	char go;
+	/* Set before waiting for the parent: if it is already gone, the read
+	 * below sees EOF. */
+	if (spec->die_with_parent)
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (read(syncfd, &go, 1) != 1)
 		_exit(125); /* the parent went away */
 	close(syncfd);

@@ -52,6 +52,9 @@ struct run_spec {
 	 * empty directory; work, on the same file system, is overlayfs's
 	 * scratch), and /tmp and /run are part of the root, not tmpfs. */
 	const char *upper, *work;
+	/* The instance is killed when the process that started it dies (a
+	 * build, a foreground run); a detached instance outlives its monitor. */
+	bool die_with_parent;
 	const char *overlay_opts; /* set by runtime_start */
 };
 

@@ -24,11 +24,16 @@ teardown() {
 @test "build: examples/build/hello builds, is tagged and listed, and runs" {
 	local c
 	c=$(example hello)
-	build_ok -t hello:1 "$c"
+	build_ok -t hello:1 -t hello:latest -t other/name "$c"
 	# the id is the only thing on stdout; the progress is on stderr
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "$stderr" == *"built in "* ]]
 	[ "$(tag_target hello:1)" = "$ID" ]
+	[ "$(tag_target hello:latest)" = "$ID" ]
+	[ "$(tag_target other/name:latest)" = "$ID" ]
+	run cairn history hello
+	show
+	[[ "$output" =~ hello:1\ +${ID:7:12}\ +-\ +build ]]
 	run cairn images
 	show
 	[[ "$output" =~ hello\ +1\ +${ID:7:12} ]]
@@ -243,6 +248,9 @@ EOF
 @test "build: COPY and ADD with globs, files, directories and several sources" {
 	local c
 	c=$(example files)
+	mkdir -p "$c/links/empty"
+	ln -s ../a.txt "$c/links/to-a"
+	ln -s /etc/passwd "$c/links/abs"
 	dockerfile "$c" <<'EOF'
 FROM busybox:test
 COPY *.txt /glob/
@@ -254,6 +262,8 @@ COPY a.txt b.txt /two/
 COPY a.txt /renamed.txt
 ADD c.m? /added/
 ADD conf/app.conf /etc/app.conf
+COPY a.txt relative/
+COPY links /links
 EOF
 	build_ok "$c"
 	local d
@@ -268,6 +278,12 @@ EOF
 	[ "$(cat "$d/renamed.txt")" = a ]
 	[ "$(cat "$d/added/c.md")" = "# c" ]
 	[ "$(cat "$d/etc/app.conf")" = name=app ]
+	# a relative destination without WORKDIR is relative to /
+	[ "$(cat "$d/relative/a.txt")" = a ]
+	# symlinks are copied as symlinks, empty directories are kept
+	[ "$(readlink "$d/links/to-a")" = ../a.txt ]
+	[ "$(readlink "$d/links/abs")" = /etc/passwd ]
+	[ -d "$d/links/empty" ]
 	# files from the context belong to root, whoever owns them on the host
 	[ "$(stat -c %u:%g "$d/renamed.txt")" = 0:0 ]
 }
@@ -435,6 +451,35 @@ EOF
 	# an unused --build-arg is a warning, not an error
 	build_ok --build-arg NOT_DECLARED=1 "$c"
 	[[ "$stderr" == *"NOT_DECLARED"* ]]
+}
+
+@test "build: ARG scope: a global ARG is seen in a stage only when declared there; ENV carries to FROM stage" {
+	local c
+	c=$(ctx c)
+	dockerfile "$c" <<'EOF'
+ARG V=global
+FROM busybox:test AS one
+RUN echo "[$V]" > /v-undeclared
+ARG V
+RUN echo "[$V]" > /v-declared
+ARG S=stage-one
+ENV E=from-one
+FROM one AS two
+RUN echo "[$S][$E][$V]" > /two
+FROM busybox:test
+COPY --from=two /v-undeclared /v-declared /two /
+EOF
+	build_ok "$c"
+	local d
+	d=$(co "$ID")
+	[ "$(cat "$d/v-undeclared")" = "[]" ]
+	[ "$(cat "$d/v-declared")" = "[global]" ]
+	# ARGs end with their stage; ENV is part of the image the next stage starts from
+	[ "$(cat "$d/two")" = "[][from-one][]" ]
+	build_ok --build-arg V=given "$c"
+	d=$(co "$ID")
+	[ "$(cat "$d/v-undeclared")" = "[]" ]
+	[ "$(cat "$d/v-declared")" = "[given]" ]
 }
 
 @test "build: WORKDIR is created when missing, a relative one is joined, RUN and COPY use it" {

@@ -171,3 +171,15 @@ fsck_clean() {
 		return 1
 	fi
 }
+
+# run_step_results: "cached" or "ran" for each RUN step in the progress (on
+# $stderr), space separated.
+run_step_results() {
+	printf '%s\n' "$stderr" | grep -E '^\[[0-9]+/[0-9]+\] [^:]*: RUN ' |
+		while IFS= read -r line; do
+			case "$line" in
+			*"  cached") echo cached ;;
+			*) echo ran ;;
+			esac
+		done | paste -sd ' '
+}
