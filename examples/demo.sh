@@ -1,6 +1,7 @@
 #!/bin/bash
 # The main job, for now: turn a root filesystem into an immutable, versioned,
-# reproducible image; list it; check it out; verify it; show drift; run
+# reproducible image; build images from a Dockerfile (cached, reproducible);
+# list it; check it out; verify it; show drift; run
 # instances of it (foreground, and a detached web server with a published
 # port); collect garbage. Uses its own store in a temporary directory.
 # Usage: examples/demo.sh [path/to/cairn]
@@ -39,6 +40,23 @@ run "$cairn" tag busybox:v2 busybox:latest
 run "$cairn" images
 run "$cairn" history busybox
 run "$cairn" inspect busybox:v1
+
+step "build an image from a Dockerfile: three stages, only the program shipped"
+run "$cairn" build -t greet:1 --build-arg BASE=busybox:v1 "$here/build/multistage"
+run "$cairn" run greet:1 -- cairn
+
+step "rebuild with nothing changed: every step cached, the same id"
+run "$cairn" build -t greet:1 --build-arg BASE=busybox:v1 "$here/build/multistage"
+
+step "one source changed: only the steps after its COPY run again"
+cp -a "$here/build/multistage" "$work/ctx"
+echo 'echo "(edited)"' >>"$work/ctx/src/main.sh"
+run "$cairn" build -t greet:2 --build-arg BASE=busybox:v1 "$work/ctx"
+run "$cairn" run greet:2 -- cairn
+
+step "reproducible: two builds in fresh stores give the same id"
+run "$cairn" build --check-reproducible --progress quiet --build-arg BASE=busybox:v1 \
+	"$here/build/multistage"
 
 step "check out v1 (hardlinks into the store) and verify it"
 run "$cairn" checkout busybox:v1 "$work/checkout"
