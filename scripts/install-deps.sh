@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make meson ninja-build pkg-config libssl-dev libjansson-dev libsqlite3-dev
-	libarchive-dev libcmocka-dev libseccomp-dev libcap-dev)
+	libarchive-dev libcmocka-dev libseccomp-dev libcap-dev libfyaml-dev)
 check_pkgs=(bats clang libclang-rt-14-dev python3 zstd xz-utils gzip tar busybox-static
 	sqlite3 iproute2 util-linux)
 demo_pkgs=(busybox-static zstd)

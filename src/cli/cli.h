@@ -29,7 +29,8 @@ struct command {
 
 extern const struct command cmd_import, cmd_images, cmd_inspect, cmd_tag, cmd_rm, cmd_history,
 	cmd_checkout, cmd_gc, cmd_fsck, cmd_verify, cmd_run, cmd_ps,
-	cmd_stop, cmd_logs, cmd_exec, cmd_build;
+	cmd_stop, cmd_logs, cmd_exec, cmd_build, cmd_router, cmd_daemon, cmd_deploy,
+	cmd_status, cmd_releases, cmd_rollback, cmd_promote, cmd_scale, cmd_events;
 
 /* Options every command accepts; getopt value codes for them. */
 enum {

@@ -29,6 +29,8 @@ static int run(struct cli *cli, int argc, char **argv)
 	struct state_tag_event *hist = NULL;
 	size_t n_hist = 0;
 	json_t *o = NULL;
+	_cleanup_free_ char *prov_text = NULL;
+	json_t *prov = NULL;
 	r = EXIT_FAILURE;
 	if (cli_open_image(cli, argv[optind], false, &st, &store, id, &m, NULL, &err) < 0)
 		goto fail;
@@ -76,8 +78,6 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (!o)
 		oom();
 	/* How it was built, when it was. */
-	_cleanup_free_ char *prov_text = NULL;
-	json_t *prov = NULL;
 	q = state_build_latest(st, id, &prov_text, &err);
 	if (q < 0 && q != -ENOENT)
 		goto fail;

@@ -10,7 +10,8 @@
 static const struct command *const commands[] = {
 	&cmd_build, &cmd_import, &cmd_images, &cmd_inspect, &cmd_tag,    &cmd_rm,
 	&cmd_history, &cmd_checkout, &cmd_gc, &cmd_fsck, &cmd_verify, &cmd_run, &cmd_ps, &cmd_stop,
-	&cmd_logs, &cmd_exec,
+	&cmd_logs, &cmd_exec, &cmd_daemon, &cmd_deploy, &cmd_status, &cmd_releases,
+	&cmd_rollback, &cmd_promote, &cmd_scale, &cmd_events, &cmd_router,
 };
 
 static void main_help(FILE *f)

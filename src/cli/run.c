@@ -28,7 +28,7 @@ const struct command cmd_run = {
 		"\n"
 		"Options:\n"
 		"  -d, --detach           run in the background under a monitor; print the id\n"
-		"  -e, --env K=V          set an environment variable (repeatable)\n"
+		"  -e, --env K[=V]       set an environment variable (K alone: its value here)\n"
 		"  -p, --publish [IP:]HOSTPORT:PORT  relay HOSTPORT on the host (IP default\n"
 		"                         127.0.0.1) to PORT inside the instance (with -d)\n"
 		"  -v, --volume SRC:DST[:ro]  SRC a volume name ($ROOT/volumes/SRC) or an\n"
@@ -293,8 +293,22 @@ static int publish(const char *arg, struct port_map *ret, struct buf *desc,
 }
 
 /* Free what option parsing collected, and pass the exit code through. */
+/* "-e K" values made here (freed with the env array) */
+static char **env_owned;
+static size_t n_env_owned;
+
+static void env_owned_free(void)
+{
+	for (size_t i = 0; i < n_env_owned; i++)
+		free(env_owned[i]);
+	free(env_owned);
+	env_owned = NULL;
+	n_env_owned = 0;
+}
+
 static int opts_fail(struct run_spec *spec, char **env, struct buf *ports, int code)
 {
+	env_owned_free();
 	buf_free(ports);
 	for (size_t i = 0; i < spec->n_ports; i++)
 		safe_close(spec->ports[i].listen_fd);
@@ -349,8 +363,17 @@ static int run(struct cli *cli, int argc, char **argv)
 			spec.n_ports++;
 			break;
 		case 'e':
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "-e %s: expected K=V", optarg));
+			if (!*optarg || optarg[0] == '=')
+				return opts_fail(&spec, env, &ports, cli_usage(&cmd_run, "-e %s: expected K=V or K", optarg));
+			if (!strchr(optarg, '=')) {
+				/* "-e K": K's value here, as Docker; nothing when unset */
+				const char *val = getenv(optarg);
+				if (!val)
+					break;
+				optarg = xasprintf("%s=%s", optarg, val);
+				env_owned = xreallocarray(env_owned, n_env_owned + 1, sizeof(char *));
+				env_owned[n_env_owned++] = optarg;
+			}
 			env = xgrow(env, &cap_env, n_env + 2, sizeof(char *));
 			env[n_env++] = optarg;
 			env[n_env] = NULL;
@@ -546,6 +569,7 @@ out:
 		free(envv[i]);
 	free(envv);
 	free(env);
+	env_owned_free();
 	for (size_t i = 0; i < spec.n_mounts; i++) {
 		free(spec.mounts[i].source);
 		free(spec.mounts[i].target);

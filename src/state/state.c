@@ -76,6 +76,25 @@ static const char *const schema_migrations[] = {
 	"  outcome TEXT NOT NULL,"
 	"  provenance TEXT NOT NULL);"
 	"CREATE INDEX builds_image ON builds(image);",
+	/* 3 -> 4: releases */
+	"CREATE TABLE releases ("
+	"  env TEXT NOT NULL,"
+	"  number INTEGER NOT NULL,"
+	"  service TEXT NOT NULL,"
+	"  image TEXT NOT NULL,"
+	"  config TEXT NOT NULL,"
+	"  config_digest TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  finished INTEGER,"
+	"  state TEXT NOT NULL,"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  trigger TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (env, number));"
+	"CREATE TABLE release_instances ("
+	"  instance TEXT PRIMARY KEY,"
+	"  env TEXT NOT NULL,"
+	"  number INTEGER NOT NULL);"
+	"CREATE INDEX release_instances_release ON release_instances(env, number);",
 };
 #define SCHEMA_VERSION ((int)ELEMENTSOF(schema_migrations))
 
@@ -542,7 +561,8 @@ int state_gc_roots(struct state *st, char ***ret, size_t *ret_n, struct cairn_er
 {
 	/* One query per kind of root; releases join this list later. */
 	static const char *const roots[] = {"SELECT DISTINCT image FROM tags",
-					    "SELECT DISTINCT image FROM instances"};
+					    "SELECT DISTINCT image FROM instances",
+					    "SELECT DISTINCT image FROM releases"};
 	char **v = NULL;
 	size_t n = 0, cap = 0;
 	for (size_t q = 0; q < ELEMENTSOF(roots); q++) {
@@ -571,7 +591,8 @@ int state_forget_unreferenced(struct state *st, uint64_t *ret_n, struct cairn_er
 {
 	int r = exec(st,
 		     "DELETE FROM images WHERE id NOT IN (SELECT image FROM tags) AND "
-		     "id NOT IN (SELECT image FROM instances)",
+		     "id NOT IN (SELECT image FROM instances) AND "
+		     "id NOT IN (SELECT image FROM releases)",
 		     err);
 	if (r < 0)
 		return r;
@@ -890,4 +911,321 @@ int state_build_latest(struct state *st, const char *image, char **ret_provenanc
 		return db_error(st, err, "reading the build record");
 	*ret_provenance = xstrdup(col_text(s, 0));
 	return 0;
+}
+
+/* --- releases ------------------------------------------------------------------- */
+
+void state_release_free(struct state_release *r)
+{
+	free(r->env);
+	free(r->service);
+	free(r->config);
+	free(r->state);
+	free(r->reason);
+	free(r->trigger);
+	*r = (struct state_release){0};
+}
+
+void state_releases_free(struct state_release *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		state_release_free(&v[i]);
+	free(v);
+}
+
+#define RELEASE_COLS                                                                               \
+	"env, number, service, image, config, config_digest, created, finished, state, reason, "   \
+	"trigger"
+
+static void release_from_row(sqlite3_stmt *s, struct state_release *r)
+{
+	r->env = xstrdup(col_text(s, 0));
+	r->number = (unsigned)sqlite3_column_int64(s, 1);
+	r->service = xstrdup(col_text(s, 2));
+	snprintf(r->image, sizeof(r->image), "%s", col_text(s, 3));
+	r->config = xstrdup(col_text(s, 4));
+	snprintf(r->config_digest, sizeof(r->config_digest), "%s", col_text(s, 5));
+	r->created_ns = sqlite3_column_int64(s, 6);
+	r->finished_ns = sqlite3_column_int64(s, 7);
+	r->state = xstrdup(col_text(s, 8));
+	r->reason = xstrdup(col_text(s, 9));
+	r->trigger = xstrdup(col_text(s, 10));
+}
+
+int state_release_create(struct state *st, struct state_release *r, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *q = NULL;
+	int rc = prepare(st, "SELECT COALESCE(MAX(number), 0) + 1 FROM releases WHERE env = ?", &q,
+			 err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(q, 1, r->env, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_ROW)
+		return db_error(st, err, "numbering the release");
+	r->number = (unsigned)sqlite3_column_int64(q, 0);
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	rc = prepare(st,
+		     "INSERT INTO releases(" RELEASE_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+		     &s, err);
+	if (rc < 0)
+		return rc;
+	r->created_ns = now_ns();
+	sqlite3_bind_text(s, 1, r->env, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, r->number);
+	sqlite3_bind_text(s, 3, r->service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, r->image, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, r->config, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, r->config_digest, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, r->created_ns);
+	sqlite3_bind_text(s, 8, r->state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, r->reason ? r->reason : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 10, r->trigger ? r->trigger : "", -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "recording the release");
+	return 0;
+}
+
+int state_release_set_state(struct state *st, const char *env, unsigned number,
+			    const char *state, const char *reason, bool finished,
+			    struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc = prepare(st,
+			 "UPDATE releases SET state = ?, reason = COALESCE(?, reason), "
+			 "finished = CASE WHEN ? THEN COALESCE(finished, ?) ELSE finished END "
+			 "WHERE env = ? AND number = ?",
+			 &s, err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
+	if (reason)
+		sqlite3_bind_text(s, 2, reason, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 2);
+	sqlite3_bind_int(s, 3, finished);
+	sqlite3_bind_int64(s, 4, now_ns());
+	sqlite3_bind_text(s, 5, env, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, number);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "updating the release");
+	return 0;
+}
+
+static int release_query(struct state *st, const char *sql, const char *env, int64_t number,
+			 struct state_release **ret, size_t *ret_n, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc = prepare(st, sql, &s, err);
+	if (rc < 0)
+		return rc;
+	if (env)
+		sqlite3_bind_text(s, 1, env, -1, SQLITE_STATIC);
+	if (number >= 0)
+		sqlite3_bind_int64(s, 2, number);
+	struct state_release *v = NULL;
+	size_t n = 0, cap = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		memset(&v[n], 0, sizeof(v[n]));
+		release_from_row(s, &v[n++]);
+	}
+	if (rc != SQLITE_DONE) {
+		state_releases_free(v, n);
+		return db_error(st, err, "reading releases");
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int state_release_get(struct state *st, const char *env, unsigned number,
+		      struct state_release *ret, struct cairn_error *err)
+{
+	struct state_release *v = NULL;
+	size_t n = 0;
+	int r = release_query(st,
+			      "SELECT " RELEASE_COLS " FROM releases WHERE env = ?1 AND number = ?2",
+			      env, number, &v, &n, err);
+	if (r < 0)
+		return r;
+	if (!n) {
+		free(v);
+		return -ENOENT;
+	}
+	*ret = v[0];
+	free(v);
+	return 0;
+}
+
+int state_release_list(struct state *st, const char *env, struct state_release **ret,
+		       size_t *ret_n, struct cairn_error *err)
+{
+	if (env)
+		return release_query(st,
+				     "SELECT " RELEASE_COLS
+				     " FROM releases WHERE env = ?1 ORDER BY number DESC",
+				     env, -1, ret, ret_n, err);
+	return release_query(st, "SELECT " RELEASE_COLS " FROM releases ORDER BY env, number DESC",
+			     NULL, -1, ret, ret_n, err);
+}
+
+int state_release_with_state(struct state *st, const char *env, const char *state,
+			     struct state_release *ret, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc = prepare(st,
+			 "SELECT " RELEASE_COLS " FROM releases WHERE env = ? AND state = ? "
+			 "ORDER BY number DESC LIMIT 1",
+			 &s, err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(s, 1, env, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return db_error(st, err, "reading releases");
+	release_from_row(s, ret);
+	return 0;
+}
+
+int state_release_add_instance(struct state *st, const char *env, unsigned number,
+			       const char *instance, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc = prepare(st,
+			 "INSERT OR REPLACE INTO release_instances(instance, env, number) "
+			 "VALUES (?, ?, ?)",
+			 &s, err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(s, 1, instance, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, env, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, number);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "recording a release's instance");
+	return 0;
+}
+
+int state_release_remove_instance(struct state *st, const char *instance,
+				  struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc = prepare(st, "DELETE FROM release_instances WHERE instance = ?", &s, err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(s, 1, instance, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "forgetting a release's instance");
+	return 0;
+}
+
+int state_release_move_instances(struct state *st, const char *env, unsigned from, unsigned to,
+				 struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc = prepare(st, "UPDATE release_instances SET number = ? WHERE env = ? AND number = ?",
+			 &s, err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(s, 1, to);
+	sqlite3_bind_text(s, 2, env, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, from);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_error(st, err, "moving instances between releases");
+	return 0;
+}
+
+int state_release_instances(struct state *st, const char *env, unsigned number, char ***ret,
+			    size_t *ret_n, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc = prepare(st,
+			 "SELECT instance FROM release_instances WHERE env = ? AND number = ? "
+			 "ORDER BY instance",
+			 &s, err);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(s, 1, env, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, number);
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		v[n++] = xstrdup(col_text(s, 0));
+	}
+	if (rc != SQLITE_DONE) {
+		strv_free_n(v, n);
+		return db_error(st, err, "reading a release's instances");
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int state_envs(struct state *st, char ***ret, size_t *ret_n, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc = prepare(st, "SELECT DISTINCT env FROM releases ORDER BY env", &s, err);
+	if (rc < 0)
+		return rc;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		v[n++] = xstrdup(col_text(s, 0));
+	}
+	if (rc != SQLITE_DONE) {
+		strv_free_n(v, n);
+		return db_error(st, err, "listing environments");
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int state_event_list(struct state *st, const char *subject_prefix, size_t limit,
+		     struct state_event **ret, size_t *ret_n, struct cairn_error *err)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc = prepare(st,
+			 "SELECT at, kind, subject, detail FROM (SELECT seq, at, kind, subject, "
+			 "detail FROM events WHERE ?1 IS NULL OR subject = ?1 OR subject LIKE ?1 || "
+			 "'/%' ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+			 &s, err);
+	if (rc < 0)
+		return rc;
+	if (subject_prefix)
+		sqlite3_bind_text(s, 1, subject_prefix, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 1);
+	sqlite3_bind_int64(s, 2, (int64_t)limit);
+	struct state_event *v = NULL;
+	size_t n = 0, cap = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		v[n].at_ns = sqlite3_column_int64(s, 0);
+		v[n].kind = xstrdup(col_text(s, 1));
+		v[n].subject = xstrdup(col_text(s, 2));
+		v[n].detail = xstrdup(col_text(s, 3));
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		state_events_free(v, n);
+		return db_error(st, err, "reading events");
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+void state_events_free(struct state_event *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].kind);
+		free(v[i].subject);
+		free(v[i].detail);
+	}
+	free(v);
 }

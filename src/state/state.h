@@ -147,3 +147,63 @@ int state_build_add(struct state *st, const char *image, int64_t started_ns,
 /* The provenance of the newest successful build of image; -ENOENT when none. */
 int state_build_latest(struct state *st, const char *image, char **ret_provenance,
 		       struct cairn_error *err);
+
+/* --- releases ------------------------------------------------------------------- */
+
+/* A release: an environment's numbered deployment of an image with a
+ * configuration. state: "deploying", "live", "previous" (kept ready for a
+ * rollback), "retired", "failed". */
+struct state_release {
+	char *env;
+	unsigned number;
+	char *service;
+	char image[DIGEST_STR_LEN];
+	char *config; /* the resolved service configuration, canonical JSON */
+	char config_digest[DIGEST_STR_LEN];
+	int64_t created_ns, finished_ns;
+	char *state;
+	char *reason;  /* why it failed, or what ended it */
+	char *trigger; /* "deploy", "rollback to v3", "promote from dev", ... */
+};
+void state_release_free(struct state_release *r);
+void state_releases_free(struct state_release *v, size_t n);
+
+/* Number (max + 1 for env) and record r (env, service, image, config,
+ * config_digest, state, trigger); sets r->number and r->created_ns. Call
+ * inside a transaction. */
+int state_release_create(struct state *st, struct state_release *r, struct cairn_error *err);
+/* Set the state (and the reason when non-NULL; the finish time once when
+ * finished). */
+int state_release_set_state(struct state *st, const char *env, unsigned number,
+			    const char *state, const char *reason, bool finished,
+			    struct cairn_error *err);
+/* -ENOENT (err untouched) when there is none. */
+int state_release_get(struct state *st, const char *env, unsigned number,
+		      struct state_release *ret, struct cairn_error *err);
+/* The newest release of env in state; -ENOENT when none. */
+int state_release_with_state(struct state *st, const char *env, const char *state,
+			     struct state_release *ret, struct cairn_error *err);
+/* Newest first; every env when env is NULL. */
+int state_release_list(struct state *st, const char *env, struct state_release **ret,
+		       size_t *ret_n, struct cairn_error *err);
+/* Which instances belong to which release. */
+int state_release_add_instance(struct state *st, const char *env, unsigned number,
+			       const char *instance, struct cairn_error *err);
+int state_release_remove_instance(struct state *st, const char *instance,
+				  struct cairn_error *err);
+int state_release_move_instances(struct state *st, const char *env, unsigned from, unsigned to,
+				 struct cairn_error *err);
+int state_release_instances(struct state *st, const char *env, unsigned number, char ***ret,
+			    size_t *ret_n, struct cairn_error *err);
+/* Environments that have releases. */
+int state_envs(struct state *st, char ***ret, size_t *ret_n, struct cairn_error *err);
+
+struct state_event {
+	int64_t at_ns;
+	char *kind, *subject, *detail;
+};
+/* The last limit events (oldest first) whose subject is subject_prefix or
+ * starts with subject_prefix + "/" (all when NULL). */
+int state_event_list(struct state *st, const char *subject_prefix, size_t limit,
+		     struct state_event **ret, size_t *ret_n, struct cairn_error *err);
+void state_events_free(struct state_event *v, size_t n);
