@@ -1,6 +1,7 @@
 #!/bin/bash
 # The main job, for now: turn a root filesystem into an immutable, versioned,
 # reproducible image; build images from a Dockerfile (cached, reproducible);
+# deploy a service with zero failed requests, roll back, promote;
 # list it; check it out; verify it; show drift; run
 # instances of it (foreground, and a detached web server with a published
 # port); collect garbage. Uses its own store in a temporary directory.
@@ -9,7 +10,18 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cairn=$(realpath "${1:-$here/../build/cairn}")
 work=$(mktemp -d /var/tmp/cairn-demo.XXXXXX)
-trap '"$cairn" rm -f web >/dev/null 2>&1; rm -rf "$work"' EXIT
+daemon_pid= router_pid=
+cleanup() {
+	# what the demo started, by pid: the daemon, the router, every instance
+	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+	[ -n "$router_pid" ] && kill "$router_pid" 2>/dev/null
+	for id in $("$cairn" ps -a --json 2>/dev/null | python3 -c 'import json,sys
+for i in json.load(sys.stdin): print(i["id"])' 2>/dev/null); do
+		"$cairn" rm -f "$id" >/dev/null 2>&1
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
 export CAIRN_ROOT=$work/root
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -91,6 +103,56 @@ run "$cairn" exec web -- /bin/busybox wget -qO- http://127.0.0.1:8080/index.html
 run "$cairn" ps
 run "$cairn" stop web
 run "$cairn" rm web
+
+step "the control plane: cairn daemon (it starts the router, which outlives it)"
+"$cairn" daemon >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+deadline=$((SECONDS + 10))
+until "$cairn" status >/dev/null 2>&1; do
+	[ "$SECONDS" -lt "$deadline" ] || { cat "$work/daemon.log"; exit 1; }
+	sleep 0.05
+done
+router_pid=$(python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"GET /v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+d=b""
+while True:
+    b=s.recv(4096)
+    if not b: break
+    d+=b
+import json; print(json.loads(d.split(b"\r\n\r\n",1)[1])["router_pid"])' "$CAIRN_ROOT/cairn.sock")
+echo "daemon pid $daemon_pid, router pid $router_pid"
+
+step "deploy v1 of examples/hello: built, 3 replicas behind the router on 127.0.0.1:8080"
+cp -a "$here/hello" "$work/hello"
+run "$cairn" tag busybox:v1 busybox:demo
+run "$cairn" deploy -f "$work/hello/cairn.yml" prod
+curl -s http://127.0.0.1:8080/
+run "$cairn" status prod
+
+step "v2, deployed while clients keep requesting (keep-alive and new connections)"
+echo "hello from v2" >"$work/hello/www/index.html"
+rm -f "$work/stop"
+python3 "$here/loadgen.py" http://127.0.0.1:8080/ "$work/stop" 60 4 >"$work/load.json" &
+load_pid=$!
+run "$cairn" deploy -f "$work/hello/cairn.yml" prod
+curl -s http://127.0.0.1:8080/
+
+step "roll back: v1's instances were kept warm, so it is a switch of the route table"
+run "$cairn" rollback prod
+curl -s http://127.0.0.1:8080/
+touch "$work/stop"
+wait "$load_pid"
+echo "requests during both changes: $(cat "$work/load.json")"
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); sys.exit(1 if c["non_2xx"] or c["errors"] else 0)' "$work/load.json"
+echo "0 failed requests"
+
+step "promote: dev runs v2 (1 replica on :8081); prod gets the very same image id"
+run "$cairn" deploy -f "$work/hello/cairn.yml" dev
+run "$cairn" promote -f "$work/hello/cairn.yml" dev prod
+curl -s http://127.0.0.1:8080/
+run "$cairn" releases prod
+run "$cairn" events prod | tail -8
 
 step "fsck re-hashes every object"
 run "$cairn" fsck

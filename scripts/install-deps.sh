@@ -7,7 +7,7 @@ build_pkgs=(gcc make meson ninja-build pkg-config libssl-dev libjansson-dev libs
 	libarchive-dev libcmocka-dev libseccomp-dev libcap-dev libfyaml-dev)
 check_pkgs=(bats clang libclang-rt-14-dev python3 zstd xz-utils gzip tar busybox-static
 	sqlite3 iproute2 util-linux)
-demo_pkgs=(busybox-static zstd)
+demo_pkgs=(busybox-static zstd python3 curl)
 bench_pkgs=(ostree hyperfine)
 
 want=()

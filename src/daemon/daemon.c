@@ -504,7 +504,12 @@ static void handle(struct request *rq)
 	json_t *ans = NULL;
 	int status = 200;
 	if (streq(rq->path, "/v1/ping")) {
-		ans = json_pack("{s:b, s:i}", "ok", 1, "pid", (int)getpid());
+		json_t *rp = NULL, *ping = json_pack("{s:s}", "op", "ping");
+		(void)router_call(ping, NULL, 0, &rp, NULL);
+		json_decref(ping);
+		ans = json_pack("{s:b, s:i, s:O?}", "ok", 1, "pid", (int)getpid(), "router_pid",
+				json_object_get(rp, "pid"));
+		json_decref(rp);
 	} else if (streq(rq->path, "/v1/deploy") && streq(rq->method, "POST")) {
 		op_deploy(fd, rq->body);
 		return;
