@@ -283,6 +283,91 @@ static void table_add(struct table *t, unsigned release, bool active)
 		t->v[t->n++] = (struct table_entry){release, active};
 }
 
+/* --- canary ------------------------------------------------------------------------------ */
+
+struct release_counts {
+	int64_t requests, errors;
+};
+
+static struct release_counts counts_of(json_t *stats, const char *env, unsigned release)
+{
+	struct release_counts c = {0};
+	size_t i;
+	json_t *b;
+	json_array_foreach(json_object_get(json_object_get(json_object_get(stats, "envs"), env),
+					   "backends"),
+			   i, b)
+	{
+		if ((unsigned)json_integer_value(json_object_get(b, "release")) != release)
+			continue;
+		c.requests += json_integer_value(json_object_get(b, "requests"));
+		c.errors += json_integer_value(json_object_get(b, "errors")) +
+			    json_integer_value(json_object_get(b, "connect_errors"));
+	}
+	return c;
+}
+
+/* Shift traffic to the new release by canary.steps (all but the final 100,
+ * which is the switch), judging each step after canary.pause by the
+ * router's counts: the new release's error rate above max_error_rate, and
+ * above the old one's, aborts. base is the table before (new inactive). */
+static int canary(struct op *o, const struct service_config *cfg, const struct table *base,
+		  unsigned old, unsigned new, struct cairn_error *err)
+{
+	const struct service_canary *cn = &cfg->deploy.canary;
+	for (size_t s = 0; s < cn->n_steps && cn->steps[s] < 100; s++) {
+		unsigned w = cn->steps[s];
+		struct table t = *base;
+		table_add(&t, new, true);
+		char ko[16], kn[16];
+		snprintf(ko, sizeof(ko), "%u", old);
+		snprintf(kn, sizeof(kn), "%u", new);
+		json_t *weights = json_pack("{s:i, s:i}", ko, (int)(100 - w), kn, (int)w);
+		t.weights = weights;
+		int r = push_env(o->st, cfg, &t, err);
+		json_decref(weights);
+		if (r < 0)
+			return r;
+		progress(o, "canary", "step %zu: %u%% of requests to v%u", s + 1, w, new);
+		json_t *st0 = router_stats(err);
+		if (!st0)
+			return -EIO;
+		struct release_counts n0 = counts_of(st0, o->env, new), o0 = counts_of(st0, o->env, old);
+		json_decref(st0);
+		int64_t until = mono_ms() + cn->pause_ns / 1000000;
+		struct release_counts n1 = n0, o1 = o0;
+		for (;;) {
+			usleep(50000);
+			json_t *st1 = router_stats(err);
+			if (!st1)
+				return -EIO;
+			n1 = counts_of(st1, o->env, new);
+			o1 = counts_of(st1, o->env, old);
+			json_decref(st1);
+			if (mono_ms() >= until)
+				break;
+		}
+		int64_t rq = n1.requests - n0.requests, er = n1.errors - n0.errors;
+		int64_t orq = o1.requests - o0.requests, oer = o1.errors - o0.errors;
+		double rate = rq > 0 ? (double)er / (double)rq : 0;
+		double orate = orq > 0 ? (double)oer / (double)orq : 0;
+		if (rq > 0 && rate * 1e6 > (double)cn->max_error_rate_ppm && rate > orate)
+			return error_set(err, ECANCELED,
+					 "canary step %zu (%u%%): v%u answered %lld of %lld requests with "
+					 "an error (%.2f%%, the limit is %.2f%%; v%u: %.2f%%)",
+					 s + 1, w, new, (long long)er, (long long)rq, rate * 100,
+					 cn->max_error_rate_ppm / 1e4, old, orate * 100);
+		if ((uint64_t)rq < cn->min_requests)
+			progress(o, "canary",
+				 "step %zu: only %lld requests reached v%u (min_requests %llu): "
+				 "judged on those",
+				 s + 1, (long long)rq, new, (unsigned long long)cn->min_requests);
+		progress(o, "canary", "step %zu passed: v%u %lld errors in %lld requests, v%u %lld in %lld",
+			 s + 1, new, (long long)er, (long long)rq, old, (long long)oer, (long long)orq);
+	}
+	return 0;
+}
+
 /* --- deploy ---------------------------------------------------------------------------- */
 
 struct deploy_req {
@@ -401,6 +486,8 @@ static unsigned deploy(struct op *o, const struct deploy_req *req)
 		r = wait_healthy(o, idv, n_ids, mono_ms() + cfg->deploy.deploy_timeout_ns / 1000000,
 				 &err);
 	int64_t t_healthy = mono_ms();
+	if (r == 0 && have_live && cfg->deploy.strategy == SERVICE_STRATEGY_CANARY)
+		r = canary(o, cfg, &t, live.number, number, &err);
 	if (r < 0) {
 		/* the live release keeps all traffic; the new instances go */
 		_cleanup_free_ char *reason = xstrdup(error_message(&err));
@@ -942,18 +1029,9 @@ int daemon_recover(struct cairn_error *err)
 		size_t n = 0;
 		if (state_release_list(o.st, o.env, &v, &n, NULL) < 0)
 			continue;
-		/* a deploy the daemon did not finish: undone (the live release
-		 * never stopped serving) */
-		for (size_t i = 0; i < n; i++)
-			if (streq(v[i].state, "deploying")) {
-				retire_release_instances(&o, v[i].number, 0);
-				(void)state_release_set_state(o.st, o.env, v[i].number, "failed",
-							      "the daemon stopped during the deploy",
-							      true, NULL);
-				event(&o, "release.fail", v[i].number,
-				      "the daemon stopped during the deploy");
-			}
-		state_releases_free(v, n);
+		/* First the router gets the table of what the database says is
+		 * live (a deploy cut short may have switched already): the
+		 * unfinished release's instances drain; then they go. */
 		struct state_release live = {0};
 		struct service_config *cfg = NULL;
 		if (state_release_with_state(o.st, o.env, "live", &live, NULL) == 0 &&
@@ -968,9 +1046,32 @@ int daemon_recover(struct cairn_error *err)
 			if (push_env(o.st, cfg, &t, &e2) < 0)
 				fprintf(stderr, "cairn daemon: %s: %s\n", o.env, error_message(&e2));
 			error_clear(&e2);
+		} else {
+			json_t *rm = json_pack("{s:s, s:s}", "op", "remove", "env", o.env);
+			(void)router_call(rm, NULL, 0, NULL, NULL);
+			json_decref(rm);
 		}
+		int64_t drain_ms = cfg ? cfg->deploy.drain_timeout_ns / 1000000 : 10000;
 		service_config_free(cfg);
 		state_release_free(&live);
+		/* a deploy the daemon did not finish: undone */
+		for (size_t i = 0; i < n; i++)
+			if (streq(v[i].state, "deploying")) {
+				char **ids = NULL;
+				size_t k = 0;
+				if (state_release_instances(o.st, o.env, v[i].number, &ids, &k,
+							    NULL) == 0) {
+					wait_drained(&o, ids, k, mono_ms() + drain_ms + 1000);
+					retire_instances(&o, ids, k, 0);
+					strv_free_n(ids, k);
+				}
+				(void)state_release_set_state(o.st, o.env, v[i].number, "failed",
+							      "the daemon stopped during the deploy",
+							      true, NULL);
+				event(&o, "release.fail", v[i].number,
+				      "the daemon stopped during the deploy");
+			}
+		state_releases_free(v, n);
 	}
 	strv_free_n(envs, n_envs);
 	state_close(o.st);

@@ -70,7 +70,8 @@ struct yentry {
 	const char *key;
 	unsigned key_line;
 	struct ynode *value;
-	const char *path; /* the name errors use; NULL: the map's path + "." + key */
+	const char *origin; /* path of the map it was written in (for errors); NULL:
+			       the map holding it (differs after a merge) */
 };
 
 struct ynode {
@@ -265,7 +266,8 @@ static struct ynode *build_alias(struct builder *b, struct fy_event *e, unsigned
 			continue;
 		struct ynode *n = b->anchors[i].node;
 		if (!n) {
-			build_fail(b, line, "alias *%.64s refers to the node that contains it", name);
+			build_fail(b, line, "alias *%.64s refers to the node that contains it",
+				   name);
 			return NULL;
 		}
 		if (count_nodes(b, n->size, line) < 0)
@@ -303,8 +305,7 @@ static struct ynode *build_scalar(struct builder *b, struct fy_event *e, unsigne
 	return n;
 }
 
-static struct ynode *build_seq(struct builder *b, struct fy_event *e, unsigned line,
-			       unsigned depth)
+static struct ynode *build_seq(struct builder *b, struct fy_event *e, unsigned line, unsigned depth)
 {
 	fy_parser_event_free(b->fyp, e);
 	struct ynode *n = arena_alloc(b->arena, sizeof(*n));
@@ -369,8 +370,7 @@ static int apply_merge(struct builder *b, struct ynode *n, struct yentry **entri
 	return 0;
 }
 
-static struct ynode *build_map(struct builder *b, struct fy_event *e, unsigned line,
-			       unsigned depth)
+static struct ynode *build_map(struct builder *b, struct fy_event *e, unsigned line, unsigned depth)
 {
 	fy_parser_event_free(b->fyp, e);
 	struct ynode *n = arena_alloc(b->arena, sizeof(*n));
@@ -416,7 +416,8 @@ static struct ynode *build_map(struct builder *b, struct fy_event *e, unsigned l
 			return NULL;
 		if (is_merge) {
 			if (merge) {
-				build_fail(b, key_line, "duplicate key (first at line %u)", merge_line);
+				build_fail(b, key_line, "duplicate key (first at line %u)",
+					   merge_line);
 				return NULL;
 			}
 			if (v->kind != Y_MAP && v->kind != Y_SEQ) {
@@ -431,8 +432,8 @@ static struct ynode *build_map(struct builder *b, struct fy_event *e, unsigned l
 		}
 		path_pop(b, saved);
 		entries = xgrow(entries, &cap, n->n_entries + 1, sizeof(*entries));
-		entries[n->n_entries++] = (struct yentry){.key = k->text, .key_line = key_line,
-							  .value = v};
+		entries[n->n_entries++] =
+		    (struct yentry){.key = k->text, .key_line = key_line, .value = v};
 		n->size = size_add(n->size, 1 + v->size);
 	}
 	n->entries = entries;
@@ -477,8 +478,9 @@ static struct ynode *build_node(struct builder *b, struct fy_event *e, unsigned 
 	}
 	if (tag) {
 		fy_parser_event_free(b->fyp, e);
-		build_fail(b, line, "YAML tags (!!str, !foo) are not supported; quote the value "
-				    "to make it a string");
+		build_fail(b, line,
+			   "YAML tags (!!str, !foo) are not supported; quote the value "
+			   "to make it a string");
 		return NULL;
 	}
 	if (depth >= SERVICE_DEPTH_MAX) {
@@ -525,8 +527,9 @@ static int expect_event(struct builder *b, enum fy_event_type type)
 	if (got == type)
 		return 0;
 	if (type == FYET_STREAM_END && got == FYET_DOCUMENT_START)
-		return build_fail(b, line, "only one YAML document is allowed (a second one "
-					   "starts here)");
+		return build_fail(b, line,
+				  "only one YAML document is allowed (a second one "
+				  "starts here)");
 	return build_fail(b, line, "unexpected YAML structure");
 }
 
@@ -539,10 +542,11 @@ static int check_utf8(const char *name, const char *text, size_t len, struct cai
 		const char *nl = memchr(text + i, '\n', len - i);
 		size_t n = nl ? (size_t)(nl - (text + i)) : len - i;
 		if (!utf8_valid(text + i, n))
-			return error_set(err, EINVAL,
-					 "%s:%u: not valid UTF-8 text, or a NUL character (cairn.yml "
-					 "is UTF-8)",
-					 name, line);
+			return error_set(
+			    err, EINVAL,
+			    "%s:%u: not valid UTF-8 text, or a NUL character (cairn.yml "
+			    "is UTF-8)",
+			    name, line);
 		i += n + 1;
 	}
 	return 0;
@@ -567,8 +571,8 @@ static int build_document(struct service_doc *d, const char *text, size_t len,
 		oom();
 	fy_diag_set_collect_errors(b.diag, true);
 	struct fy_parse_cfg cfg = {
-		.flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS | FYPCF_JSON_NONE,
-		.diag = b.diag,
+	    .flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS | FYPCF_JSON_NONE,
+	    .diag = b.diag,
 	};
 	r = -EINVAL;
 	b.fyp = fy_parser_create(&cfg);
@@ -855,7 +859,8 @@ static char *image_canonical(const char *ref)
 		size_t n = s ? (size_t)(s - p) : (size_t)(end - p);
 		bool ok = ref_component_valid(p, n);
 		if (!ok && first && s &&
-		    (memchr(p, '.', n) || memchr(p, ':', n) || (n == 9 && !strncmp(p, "localhost", 9))))
+		    (memchr(p, '.', n) || memchr(p, ':', n) ||
+		     (n == 9 && !strncmp(p, "localhost", 9))))
 			ok = ref_host_valid(p, n);
 		if (!ok)
 			return NULL;
@@ -1097,7 +1102,8 @@ static bool parse_addr(const char *s, struct service_addr *ret)
 		memcpy(in, s + 1, hl - 2);
 		in[hl - 2] = '\0';
 		struct in6_addr a6;
-		if (inet_pton(AF_INET6, in, &a6) != 1 || !inet_ntop(AF_INET6, &a6, host, sizeof(host)))
+		if (inet_pton(AF_INET6, in, &a6) != 1 ||
+		    !inet_ntop(AF_INET6, &a6, host, sizeof(host)))
 			return false;
 	} else {
 		if (hl >= sizeof(host))
@@ -1106,7 +1112,8 @@ static bool parse_addr(const char *s, struct service_addr *ret)
 		memcpy(in, s, hl);
 		in[hl] = '\0';
 		struct in_addr a4;
-		if (inet_pton(AF_INET, in, &a4) != 1 || !inet_ntop(AF_INET, &a4, host, sizeof(host)))
+		if (inet_pton(AF_INET, in, &a4) != 1 ||
+		    !inet_ntop(AF_INET, &a4, host, sizeof(host)))
 			return false;
 	}
 	ret->host = xstrdup(host);
@@ -1213,20 +1220,20 @@ static struct service_config *config_new(void)
 	struct service_config *c = xcalloc(1, sizeof(*c));
 	c->run.mode = SERVICE_MODE_HTTP;
 	c->health = (struct service_health){
-		.check = SERVICE_CHECK_TCP,
-		.interval_ns = 1000000000LL,
-		.timeout_ns = 1000000000LL,
-		.start_period_ns = 0,
-		.healthy_after = 1,
-		.unhealthy_after = 3,
+	    .check = SERVICE_CHECK_TCP,
+	    .interval_ns = 1000000000LL,
+	    .timeout_ns = 1000000000LL,
+	    .start_period_ns = 0,
+	    .healthy_after = 1,
+	    .unhealthy_after = 3,
 	};
 	c->deploy = (struct service_deploy){
-		.strategy = SERVICE_STRATEGY_BLUE_GREEN,
-		.max_surge = 1,
-		.drain_timeout_ns = 10 * 1000000000LL,
-		.deploy_timeout_ns = 60 * 1000000000LL,
-		.keep_previous = 1,
-		.keep_previous_running = true,
+	    .strategy = SERVICE_STRATEGY_BLUE_GREEN,
+	    .max_surge = 1,
+	    .drain_timeout_ns = 10 * 1000000000LL,
+	    .deploy_timeout_ns = 60 * 1000000000LL,
+	    .keep_previous = 1,
+	    .keep_previous_running = true,
 	};
 	c->deploy.canary.n_steps = 3;
 	c->deploy.canary.steps = xmalloc(3 * sizeof(uint32_t));
@@ -1314,12 +1321,11 @@ _printf_(3, 4) static int fail(struct walk *w, const struct field *f, const char
 	return r;
 }
 
-static struct field entry_field(struct walk *w, const struct field *parent,
-				const struct yentry *e)
+static struct field entry_field(struct walk *w, const struct field *parent, const struct yentry *e)
 {
 	struct field f = {
-		.path = e->path ? e->path : join(w, parent->path, e->key),
-		.present = true,
+	    .path = join(w, e->origin ? e->origin : parent->path, e->key),
+	    .present = true,
 	};
 	if (e->value->kind != Y_NULL)
 		f.node = e->value;
@@ -1340,10 +1346,10 @@ static struct field item_field(struct walk *w, const struct field *list, size_t 
 {
 	const struct ynode *n = list->node->items[i];
 	return (struct field){
-		.node = n->kind == Y_NULL ? NULL : n,
-		.path = arena_printf(w->arena, "%s[%zu]", list->path, i),
-		.line = n->line,
-		.present = true,
+	    .node = n->kind == Y_NULL ? NULL : n,
+	    .path = arena_printf(w->arena, "%s[%zu]", list->path, i),
+	    .line = n->line,
+	    .present = true,
 	};
 }
 
@@ -1391,14 +1397,13 @@ static int get_uint(struct walk *w, const struct field *f, uint64_t min, uint64_
 	if (!f->node)
 		return 0;
 	if (f->node->kind != Y_SCALAR || !parse_uint(f->node->text, &v) || v < min || v > max)
-		return fail(w, f, "expected an integer from %" PRIu64 " to %" PRIu64 ", got %s", min,
-			    max, describe(w, f->node));
+		return fail(w, f, "expected an integer from %" PRIu64 " to %" PRIu64 ", got %s",
+			    min, max, describe(w, f->node));
 	*ret = v;
 	return 0;
 }
 
-static int get_u32(struct walk *w, const struct field *f, uint32_t min, uint32_t max,
-		   uint32_t *ret)
+static int get_u32(struct walk *w, const struct field *f, uint32_t min, uint32_t max, uint32_t *ret)
 {
 	uint64_t v = *ret;
 	int r = get_uint(w, f, min, max, &v);
@@ -1422,8 +1427,9 @@ static int get_duration(struct walk *w, const struct field *f, bool zero_ok, int
 		return 0;
 	if (f->node->kind != Y_SCALAR || parse_duration(f->node->text, &v) < 0 ||
 	    (!zero_ok && v == 0))
-		return fail(w, f, "expected a duration like 500ms, 1s or 1m30s (%sat most 8760h), "
-				  "got %s",
+		return fail(w, f,
+			    "expected a duration like 500ms, 1s or 1m30s (%sat most 8760h), "
+			    "got %s",
 			    zero_ok ? "" : "above 0, ", describe(w, f->node));
 	*ret = v;
 	return 0;
@@ -1465,8 +1471,7 @@ static int get_argv(struct walk *w, const struct field *f, const char *expected,
 		if (!it.node || it.node->kind != Y_SCALAR || (i == 0 && !valid0(it.node->text))) {
 			strv_free(v, n);
 			return fail(w, &it, "expected %s, got %s",
-				    i == 0 ? "a program to run" : "a string",
-				    describe(w, it.node));
+				    i == 0 ? "a program to run" : "a string", describe(w, it.node));
 		}
 		v[i] = xstrdup(it.node->text);
 	}
@@ -1476,24 +1481,24 @@ static int get_argv(struct walk *w, const struct field *f, const char *expected,
 	return 0;
 }
 
-static const char *const top_keys[] = {"service", "build", "image",	   "run",
+static const char *const top_keys[] = {"service", "build",  "image",	    "run",
 				       "health",  "deploy", "environments", NULL};
-static const char *const env_keys[] = {"replicas", "listen", "admin",  "image", "build",
+static const char *const env_keys[] = {"replicas", "listen", "admin",  "image",	 "build",
 				       "run",	   "health", "deploy", "canary", NULL};
 static const char *const build_keys[] = {"dockerfile", "context", NULL};
-static const char *const run_keys[] = {"command", "port", "env",     "secrets", "volumes",
+static const char *const run_keys[] = {"command",   "port", "env",     "secrets", "volumes",
 				       "resources", "user", "workdir", "mode",	  NULL};
 static const char *const volume_keys[] = {"path", "single_writer", "read_only", NULL};
 static const char *const resources_keys[] = {"memory", "pids", "cpu", NULL};
-static const char *const health_keys[] = {"http",	   "tcp",	      "exec",
-					  "interval",	   "timeout",	      "healthy_after",
-					  "unhealthy_after", "start_period", NULL};
+static const char *const health_keys[] = {
+    "http",	    "tcp", "exec", "interval", "timeout", "healthy_after", "unhealthy_after",
+    "start_period", NULL};
 static const char *const probe_keys[] = {"http", "tcp", "exec"};
-static const char *const deploy_keys[] = {"strategy",	    "max_surge",     "drain_timeout",
-					  "deploy_timeout", "keep_previous", "keep_previous_running",
-					  "canary",	    NULL};
-static const char *const canary_keys[] = {"steps", "pause", "max_error_rate", "min_requests",
-					  NULL};
+static const char *const deploy_keys[] = {"strategy",	   "max_surge",
+					  "drain_timeout", "deploy_timeout",
+					  "keep_previous", "keep_previous_running",
+					  "canary",	   NULL};
+static const char *const canary_keys[] = {"steps", "pause", "max_error_rate", "min_requests", NULL};
 
 static int decode_build(struct walk *w, const struct field *f, struct service_config *c)
 {
@@ -1502,8 +1507,9 @@ static int decode_build(struct walk *w, const struct field *f, struct service_co
 	static const char rel[] = "a path relative to the directory of cairn.yml";
 	struct field ctx = *f, df = {0};
 	if (f->node->kind != Y_SCALAR) {
-		int r = expect_map(w, f, "a mapping with dockerfile and context, or the context "
-					 "directory",
+		int r = expect_map(w, f,
+				   "a mapping with dockerfile and context, or the context "
+				   "directory",
 				   build_keys, false);
 		if (r < 0)
 			return r;
@@ -1543,19 +1549,21 @@ static int decode_env_vars(struct walk *w, const struct field *f, struct service
 	run->env = xcalloc(f->node->n_entries ? f->node->n_entries : 1, sizeof(*run->env));
 	for (size_t i = 0; i < f->node->n_entries; i++) {
 		const struct yentry *e = &f->node->entries[i];
-		struct field vf = entry_field(w, f, e);
 		if (!valid_var_name(e->key)) {
+			struct field vf = entry_field(w, f, e);
 			vf.line = e->key_line;
 			return fail(w, &vf,
 				    "expected a variable name of letters, digits and '_', not "
 				    "starting with a digit");
 		}
-		if (!vf.node)
+		if (e->value->kind == Y_NULL)
 			continue;
-		if (vf.node->kind != Y_SCALAR)
+		if (e->value->kind != Y_SCALAR) {
+			struct field vf = entry_field(w, f, e);
 			return fail(w, &vf, "expected a string, got %s", describe(w, vf.node));
+		}
 		run->env[run->n_env].name = xstrdup(e->key);
-		run->env[run->n_env++].value = xstrdup(vf.node->text);
+		run->env[run->n_env++].value = xstrdup(e->value->text);
 	}
 	qsort(run->env, run->n_env, sizeof(*run->env), env_var_cmp);
 	return 0;
@@ -1590,6 +1598,8 @@ static size_t find_duplicate(struct named *v, size_t n, size_t *ret_first)
 static bool env_has(const struct service_run *run, const char *name)
 {
 	struct service_env_var key = {.name = (char *)name};
+	if (run->n_env == 0)
+		return false; /* run->env may be NULL, which bsearch must not get */
 	return bsearch(&key, run->env, run->n_env, sizeof(*run->env), env_var_cmp) != NULL;
 }
 
@@ -1611,8 +1621,9 @@ static int decode_secrets(struct walk *w, const struct field *f, struct service_
 				    "starting with a digit, got %s",
 				    describe(w, it.node));
 		if (env_has(run, it.node->text))
-			return fail(w, &it, "%s is also set in run.env (a variable is a secret or "
-					    "not)",
+			return fail(w, &it,
+				    "%s is also set in run.env (a variable is a secret or "
+				    "not)",
 				    it.node->text);
 		names[i] = (struct named){.name = it.node->text, .index = i};
 	}
@@ -1633,7 +1644,8 @@ static int decode_volumes(struct walk *w, const struct field *f, struct service_
 	if (!f->node)
 		return 0;
 	if (f->node->kind != Y_MAP)
-		return fail(w, f, "expected a mapping of name: /path, got %s", describe(w, f->node));
+		return fail(w, f, "expected a mapping of name: /path, got %s",
+			    describe(w, f->node));
 	size_t n = f->node->n_entries;
 	run->volumes = xcalloc(n + 1, sizeof(*run->volumes));
 	_cleanup_free_ struct field *paths = xcalloc(n + 1, sizeof(*paths));
@@ -1644,8 +1656,9 @@ static int decode_volumes(struct walk *w, const struct field *f, struct service_
 		struct field vf = entry_field(w, f, e);
 		if (!valid_volume_name(e->key)) {
 			vf.line = e->key_line;
-			return fail(w, &vf, "expected a volume name of letters, digits, '_', '.' "
-					    "and '-' (up to 64, starting with a letter or digit)");
+			return fail(w, &vf,
+				    "expected a volume name of letters, digits, '_', '.' "
+				    "and '-' (up to 64, starting with a letter or digit)");
 		}
 		if (!vf.node)
 			continue;
@@ -1691,15 +1704,15 @@ static int decode_resources(struct walk *w, const struct field *f, struct servic
 		return r;
 	struct field mem = child(w, f, "memory"), pids = child(w, f, "pids"),
 		     cpu = child(w, f, "cpu");
-	if (mem.node && (mem.node->kind != Y_SCALAR || !parse_size(mem.node->text,
-								   &run->memory_bytes) ||
-			 run->memory_bytes < SIZE_MIN_BYTES))
+	if (mem.node &&
+	    (mem.node->kind != Y_SCALAR || !parse_size(mem.node->text, &run->memory_bytes) ||
+	     run->memory_bytes < SIZE_MIN_BYTES))
 		return fail(w, &mem, "expected a size like 64M or 1G (from 1M to 1024T), got %s",
 			    describe(w, mem.node));
 	if ((r = get_uint(w, &pids, 1, PIDS_MAX, &run->pids)) < 0)
 		return r;
-	if (cpu.node && (cpu.node->kind != Y_SCALAR || !parse_cpu(cpu.node->text,
-								  &run->cpu_millis)))
+	if (cpu.node &&
+	    (cpu.node->kind != Y_SCALAR || !parse_cpu(cpu.node->text, &run->cpu_millis)))
 		return fail(w, &cpu,
 			    "expected CPUs like 0.5 or 2 (at most 3 decimals), or millicpus like "
 			    "500m (from 0.001 to 1024), got %s",
@@ -1713,12 +1726,13 @@ static int decode_run(struct walk *w, const struct field *f, struct service_run 
 	if (r < 0)
 		return r;
 	struct field cmd = child(w, f, "command"), port = child(w, f, "port");
-	if ((r = get_argv(w, &cmd, "a non-empty list of strings (argv)", valid_arg0,
-			  &run->command, &run->n_command)) < 0)
+	if ((r = get_argv(w, &cmd, "a non-empty list of strings (argv)", valid_arg0, &run->command,
+			  &run->n_command)) < 0)
 		return r;
 	if (!port.node)
-		return fail(w, &port, "required: the port the service listens on in its "
-				      "instance, 1 to 65535");
+		return fail(w, &port,
+			    "required: the port the service listens on in its "
+			    "instance, 1 to 65535");
 	uint64_t p = 0;
 	if ((r = get_uint(w, &port, 1, 65535, &p)) < 0)
 		return r;
@@ -1781,8 +1795,9 @@ static int decode_health(struct walk *w, const struct field *f, struct service_h
 		if ((r = get_bool(w, &probes[1], &on)) < 0)
 			return r;
 		if (!on)
-			return fail(w, &probes[1], "expected true (a TCP connect check); for "
-						   "another check give http or exec instead");
+			return fail(w, &probes[1],
+				    "expected true (a TCP connect check); for "
+				    "another check give http or exec instead");
 		h->check = SERVICE_CHECK_TCP;
 	} else if (probes[2].node) {
 		if ((r = get_argv(w, &probes[2], "a non-empty list of strings (argv)", valid_arg0,
@@ -1811,7 +1826,7 @@ static int decode_canary(struct walk *w, const struct field *f, struct service_c
 	if (r < 0)
 		return r;
 	static const char steps_expected[] =
-		"a list of increasing percents ending at 100, like [10, 50, 100]";
+	    "a list of increasing percents ending at 100, like [10, 50, 100]";
 	struct field steps = child(w, f, "steps");
 	if (steps.node) {
 		if (steps.node->kind != Y_SEQ || steps.node->n_items == 0 ||
@@ -1828,8 +1843,7 @@ static int decode_canary(struct walk *w, const struct field *f, struct service_c
 			    !parse_uint(it.node->text, &pct) || pct < 1 || pct > 100 ||
 			    (i > 0 && pct <= v[i - 1]) || (i + 1 == n && pct != 100)) {
 				free(v);
-				return fail(w, &it,
-					    "expected %s, got %s (steps are %s)",
+				return fail(w, &it, "expected %s, got %s (steps are %s)",
 					    i + 1 == n ? "100 (the last step)"
 						       : "a percent from 1 to 99 above the one "
 							 "before",
@@ -1845,8 +1859,8 @@ static int decode_canary(struct walk *w, const struct field *f, struct service_c
 	struct field minr = child(w, f, "min_requests");
 	if ((r = get_duration(w, &pause, false, &cn->pause_ns)) < 0)
 		return r;
-	if (rate.node && (rate.node->kind != Y_SCALAR ||
-			  !parse_rate(rate.node->text, &cn->max_error_rate_ppm)))
+	if (rate.node &&
+	    (rate.node->kind != Y_SCALAR || !parse_rate(rate.node->text, &cn->max_error_rate_ppm)))
 		return fail(w, &rate,
 			    "expected a rate from 0 to 1 like 0.01, or a percent like 1%%, got %s",
 			    describe(w, rate.node));
@@ -1917,36 +1931,28 @@ static struct field merge(struct walk *w, const struct field *base, const struct
 			is_probe |= streq(be->key, probe_keys[k]);
 		if (is_probe)
 			continue;
-		struct field bf = entry_field(w, base, be);
 		const struct yentry *oe = map_get(o, be->key);
-		struct field res = bf;
-		unsigned key_line = be->key_line;
-		if (oe) {
+		struct yentry res = *be; /* m has base's path: be->origin stays right */
+		if (oe && oe->value->kind == Y_NULL)
+			continue; /* removed */
+		if (oe && be->value->kind == Y_MAP && oe->value->kind == Y_MAP) {
+			struct field bf = entry_field(w, base, be);
 			struct field of = entry_field(w, over, oe);
-			res = merge(w, &bf, &of, false);
-			if (res.node == oe->value)
-				key_line = oe->key_line;
+			res.value = (struct ynode *)merge(w, &bf, &of, false).node;
+		} else if (oe) {
+			res = *oe;
+			res.origin = oe->origin ? oe->origin : over->path;
 		}
-		if (!res.node)
-			continue; /* null: not given */
-		m->entries[m->n_entries++] = (struct yentry){
-			.key = be->key,
-			.key_line = key_line,
-			.value = (struct ynode *)res.node,
-			.path = res.path,
-		};
+		if (res.value->kind != Y_NULL)
+			m->entries[m->n_entries++] = res;
 	}
 	for (size_t i = 0; i < o->n_entries; i++) {
 		const struct yentry *oe = &o->entries[i];
 		if (map_get(b, oe->key) || oe->value->kind == Y_NULL)
 			continue;
-		struct field of = entry_field(w, over, oe);
-		m->entries[m->n_entries++] = (struct yentry){
-			.key = oe->key,
-			.key_line = oe->key_line,
-			.value = oe->value,
-			.path = of.path,
-		};
+		struct yentry res = *oe;
+		res.origin = oe->origin ? oe->origin : over->path;
+		m->entries[m->n_entries++] = res;
 	}
 	map_index(w->arena, m);
 	return (struct field){.node = m, .path = base->path, .line = base->line, .present = true};
@@ -1967,8 +1973,8 @@ static int resolve(const struct service_doc *d, const char *env, struct arena *s
 	struct field envs = child(&w, &root, "environments");
 	struct field ef = child(&w, &envs, env);
 	int r;
-	if (ef.node && (r = expect_map(&w, &ef, "a mapping with replicas, listen, ...", env_keys,
-				       false)) < 0)
+	if (ef.node &&
+	    (r = expect_map(&w, &ef, "a mapping with replicas, listen, ...", env_keys, false)) < 0)
 		return r;
 	_cleanup_(service_config_freep) struct service_config *c = config_new();
 	const struct ynode *svc = child(&w, &root, "service").node;
@@ -1995,26 +2001,29 @@ static int resolve(const struct service_doc *d, const char *env, struct arena *s
 		struct field od_strategy = child(&w, &over_deploy, "strategy");
 		if (od_canary.node)
 			return fail(&w, &canary, "also given as %s (give it once)", od_canary.path);
-		if (od_strategy.node &&
-		    (od_strategy.node->kind != Y_SCALAR || !streq(od_strategy.node->text, "canary")))
+		if (od_strategy.node && (od_strategy.node->kind != Y_SCALAR ||
+					 !streq(od_strategy.node->text, "canary")))
 			return fail(&w, &canary, "means deploy.strategy canary, but %s is %s",
 				    od_strategy.path, describe(&w, od_strategy.node));
 		struct ynode *strategy = arena_alloc(scratch, sizeof(*strategy));
 		*strategy = (struct ynode){
-			.kind = Y_SCALAR, .line = canary.line, .text = "canary", .len = 6, .size = 1};
+		    .kind = Y_SCALAR, .line = canary.line, .text = "canary", .len = 6, .size = 1};
 		struct ynode *o = arena_alloc(scratch, sizeof(*o));
 		o->kind = Y_MAP;
 		o->line = canary.line;
 		o->entries = arena_alloc(scratch, 2 * sizeof(*o->entries));
-		o->entries[0] = (struct yentry){.key = "strategy", .key_line = canary.line,
-						.value = strategy, .path = canary.path};
-		o->entries[1] = (struct yentry){.key = "canary", .key_line = canary.line,
+		o->entries[0] = (struct yentry){.key = "strategy",
+						.key_line = canary.line,
+						.value = strategy,
+						.origin = ef.path};
+		o->entries[1] = (struct yentry){.key = "canary",
+						.key_line = canary.line,
 						.value = (struct ynode *)canary.node,
-						.path = canary.path};
+						.origin = ef.path};
 		o->n_entries = 2;
 		map_index(scratch, o);
-		struct field of = {.node = o, .path = canary.path, .line = canary.line,
-				   .present = true};
+		struct field of = {
+		    .node = o, .path = canary.path, .line = canary.line, .present = true};
 		*deploy = merge(&w, deploy, &of, false);
 	}
 
@@ -2031,8 +2040,9 @@ static int resolve(const struct service_doc *d, const char *env, struct arena *s
 				    "got %s",
 				    describe(&w, image->node));
 		if (c->build && image_is_id(c->image))
-			return fail(&w, image, "with build, expected the NAME[:TAG] the built "
-					       "image gets, not an image id");
+			return fail(&w, image,
+				    "with build, expected the NAME[:TAG] the built "
+				    "image gets, not an image id");
 	}
 	if (!c->image && !c->build)
 		return fail(&w, image,
@@ -2043,7 +2053,8 @@ static int resolve(const struct service_doc *d, const char *env, struct arena *s
 		return fail(&w, run,
 			    "required: a mapping with at least port, at the top level or in %s",
 			    ef.path);
-	if ((r = decode_run(&w, run, &c->run)) < 0 || (r = decode_health(&w, health, &c->health)) < 0 ||
+	if ((r = decode_run(&w, run, &c->run)) < 0 ||
+	    (r = decode_health(&w, health, &c->health)) < 0 ||
 	    (r = decode_deploy(&w, deploy, &c->deploy)) < 0)
 		return r;
 
@@ -2052,8 +2063,9 @@ static int resolve(const struct service_doc *d, const char *env, struct arena *s
 	if ((r = get_u32(&w, &replicas, 0, COUNT_MAX, &c->replicas)) < 0)
 		return r;
 	if (!listen.node)
-		return fail(&w, &listen, "required: the address the router listens on for this "
-					 "environment, like 127.0.0.1:8080");
+		return fail(&w, &listen,
+			    "required: the address the router listens on for this "
+			    "environment, like 127.0.0.1:8080");
 	if ((r = decode_addr(&w, &listen, &c->listen)) < 0)
 		return r;
 	if (admin.node) {
@@ -2063,7 +2075,8 @@ static int resolve(const struct service_doc *d, const char *env, struct arena *s
 			return fail(&w, &admin, "clashes with %s", listen.path);
 	}
 	if (ret_addrs)
-		*ret_addrs = (struct env_addrs){.listen_line = listen.line, .admin_line = admin.line};
+		*ret_addrs =
+		    (struct env_addrs){.listen_line = listen.line, .admin_line = admin.line};
 	*ret = TAKE_PTR(c);
 	return 0;
 }
@@ -2103,31 +2116,43 @@ static char *dir_of(const char *path)
 	return xstrndup(path, (size_t)(slash - path));
 }
 
-static int check_clashes(struct walk *w, struct service_config **cfgs,
-			 const struct env_addrs *lines, size_t n)
+/* Where an environment listens, kept for the clash check once its config is
+ * freed. */
+struct env_listen {
+	const char *env;
+	struct service_addr addr[2]; /* listen, admin (port 0: none) */
+	unsigned line[2];
+};
+
+static void env_listen_free(struct env_listen *v, size_t n)
 {
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].addr[0].host);
+		free(v[i].addr[1].host);
+	}
+	free(v);
+}
+
+/* No two environments may listen on clashing addresses. */
+static int check_clashes(struct walk *w, const struct env_listen *v, size_t n)
+{
+	static const char *const what[] = {"listen", "admin"};
 	for (size_t i = 0; i < n; i++)
-		for (int which = 0; which < 2; which++) {
-			const struct service_addr *a = which ? &cfgs[i]->admin : &cfgs[i]->listen;
+		for (int a = 0; a < 2; a++)
 			for (size_t k = 0; k < i; k++)
-				for (int kw = 0; kw < 2; kw++) {
-					const struct service_addr *b =
-						kw ? &cfgs[k]->admin : &cfgs[k]->listen;
-					if (!addr_overlap(a, b))
+				for (int b = 0; b < 2; b++) {
+					if (!addr_overlap(&v[i].addr[a], &v[k].addr[b]))
 						continue;
 					struct field f = {
-						.path = arena_printf(w->arena, "environments.%s.%s",
-								     cfgs[i]->environment,
-								     which ? "admin" : "listen"),
-						.line = which ? lines[i].admin_line
-							      : lines[i].listen_line,
+					    .path = arena_printf(w->arena, "environments.%s.%s",
+								 v[i].env, what[a]),
+					    .line = v[i].line[a],
 					};
-					_cleanup_free_ char *as = addr_string(a);
-					_cleanup_free_ char *bs = addr_string(b);
+					_cleanup_free_ char *as = addr_string(&v[i].addr[a]);
+					_cleanup_free_ char *bs = addr_string(&v[k].addr[b]);
 					return fail(w, &f, "%s clashes with %s of environments.%s",
-						    as, bs, cfgs[k]->environment);
+						    as, bs, v[k].env);
 				}
-		}
 	return 0;
 }
 
@@ -2149,9 +2174,8 @@ int service_parse(const char *name, const char *text, size_t len, struct service
 	struct arena scratch = {0};
 	struct walk w = {.name = name, .arena = &scratch, .err = err};
 	struct field root = {.node = d->root, .path = "", .line = d->root->line, .present = true};
-	struct service_config **cfgs = NULL;
-	struct env_addrs *lines = NULL;
-	size_t n_cfgs = 0;
+	struct env_listen *listens = NULL;
+	size_t n_listens = 0;
 	r = expect_map(&w, &root, "a mapping with service, run and environments", top_keys, true);
 	if (r < 0)
 		goto out;
@@ -2161,15 +2185,16 @@ int service_parse(const char *name, const char *text, size_t len, struct service
 		goto out;
 	}
 	const char *t = NULL;
-	r = get_text(&w, &service, "a name of lowercase letters, digits and '-' (up to 63, "
-				   "starting with a letter or digit)",
+	r = get_text(&w, &service,
+		     "a name of lowercase letters, digits and '-' (up to 63, "
+		     "starting with a letter or digit)",
 		     valid_name, &t);
 	if (r < 0)
 		goto out;
 	f->service = xstrdup(t);
 	struct field envs = child(&w, &root, "environments");
 	static const char envs_expected[] =
-		"a mapping of 1 to 100 environments (name: { replicas, listen, ... })";
+	    "a mapping of 1 to 100 environments (name: { replicas, listen, ... })";
 	if (!envs.node) {
 		r = fail(&w, &envs, "required: %s", envs_expected);
 		goto out;
@@ -2185,33 +2210,43 @@ int service_parse(const char *name, const char *text, size_t len, struct service
 	}
 	size_t n = envs.node->n_entries;
 	f->envs = xcalloc(n, sizeof(char *));
-	cfgs = xcalloc(n, sizeof(*cfgs));
-	lines = xcalloc(n, sizeof(*lines));
+	listens = xcalloc(n, sizeof(*listens));
 	for (size_t i = 0; i < n; i++) {
 		const struct yentry *e = &envs.node->entries[i];
 		if (!valid_name(e->key)) {
 			struct field kf = entry_field(&w, &envs, e);
 			kf.line = e->key_line;
-			r = fail(&w, &kf, "expected an environment name of lowercase letters, digits "
-					  "and '-' (up to 63, starting with a letter or digit)");
+			r = fail(&w, &kf,
+				 "expected an environment name of lowercase letters, digits "
+				 "and '-' (up to 63, starting with a letter or digit)");
 			goto out;
 		}
 		f->envs[f->n_envs++] = xstrdup(e->key);
 	}
-	for (; n_cfgs < n; n_cfgs++) {
-		r = resolve(d, f->envs[n_cfgs], &scratch, &cfgs[n_cfgs], &lines[n_cfgs], err);
+	/* resolve (and so check) every environment, one at a time */
+	for (; n_listens < n; n_listens++) {
+		struct arena env_scratch = {0};
+		struct service_config *c = NULL;
+		struct env_addrs lines;
+		r = resolve(d, f->envs[n_listens], &env_scratch, &c, &lines, err);
+		arena_free(&env_scratch);
 		if (r < 0)
 			goto out;
+		struct env_listen *l = &listens[n_listens];
+		l->env = f->envs[n_listens];
+		l->addr[0] = c->listen;
+		l->addr[1] = c->admin;
+		l->line[0] = lines.listen_line;
+		l->line[1] = lines.admin_line;
+		c->listen.host = c->admin.host = NULL; /* moved to l */
+		service_config_free(c);
 	}
-	r = check_clashes(&w, cfgs, lines, n_cfgs);
+	r = check_clashes(&w, listens, n_listens);
 	if (r < 0)
 		goto out;
 	*ret = TAKE_PTR(f);
 out:
-	for (size_t i = 0; i < n_cfgs; i++)
-		service_config_free(cfgs[i]);
-	free(cfgs);
-	free(lines);
+	env_listen_free(listens, n_listens);
 	arena_free(&scratch);
 	return r;
 }
@@ -2294,27 +2329,26 @@ json_t *service_config_json(const struct service_config *c)
 					      "single_writer", v->single_writer, "read_only",
 					      v->read_only));
 	}
-	json_t *resources = json_pack(
-		"{s:o, s:o, s:o}", "memory_bytes",
-		c->run.memory_bytes ? jint(c->run.memory_bytes) : json_null(), "pids",
-		c->run.pids ? jint(c->run.pids) : json_null(), "cpu_millis",
-		c->run.cpu_millis ? jint(c->run.cpu_millis) : json_null());
+	json_t *resources =
+	    json_pack("{s:o, s:o, s:o}", "memory_bytes",
+		      c->run.memory_bytes ? jint(c->run.memory_bytes) : json_null(), "pids",
+		      c->run.pids ? jint(c->run.pids) : json_null(), "cpu_millis",
+		      c->run.cpu_millis ? jint(c->run.cpu_millis) : json_null());
 	json_t *run = json_pack(
-		"{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "command",
-		c->run.command ? jstrv(c->run.command, c->run.n_command) : json_null(), "port",
-		jint(c->run.port), "env", env, "secrets", jstrv(c->run.secrets, c->run.n_secrets),
-		"volumes", volumes, "resources", resources, "user", jstr(c->run.user), "workdir",
-		jstr(c->run.workdir), "mode", mode_names[c->run.mode]);
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "command",
+	    c->run.command ? jstrv(c->run.command, c->run.n_command) : json_null(), "port",
+	    jint(c->run.port), "env", env, "secrets", jstrv(c->run.secrets, c->run.n_secrets),
+	    "volumes", volumes, "resources", resources, "user", jstr(c->run.user), "workdir",
+	    jstr(c->run.workdir), "mode", mode_names[c->run.mode]);
 
 	const struct service_health *h = &c->health;
 	json_t *health = json_pack(
-		"{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "check", check_names[h->check], "http",
-		jstr(h->check == SERVICE_CHECK_HTTP ? h->http_path : NULL), "exec",
-		h->check == SERVICE_CHECK_EXEC ? jstrv(h->exec, h->n_exec) : json_null(),
-		"interval_ns", jint((uint64_t)h->interval_ns), "timeout_ns",
-		jint((uint64_t)h->timeout_ns), "healthy_after", jint(h->healthy_after),
-		"unhealthy_after", jint(h->unhealthy_after), "start_period_ns",
-		jint((uint64_t)h->start_period_ns));
+	    "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "check", check_names[h->check], "http",
+	    jstr(h->check == SERVICE_CHECK_HTTP ? h->http_path : NULL), "exec",
+	    h->check == SERVICE_CHECK_EXEC ? jstrv(h->exec, h->n_exec) : json_null(), "interval_ns",
+	    jint((uint64_t)h->interval_ns), "timeout_ns", jint((uint64_t)h->timeout_ns),
+	    "healthy_after", jint(h->healthy_after), "unhealthy_after", jint(h->unhealthy_after),
+	    "start_period_ns", jint((uint64_t)h->start_period_ns));
 
 	const struct service_deploy *dp = &c->deploy;
 	json_t *steps = json_array();
@@ -2325,20 +2359,19 @@ json_t *service_config_json(const struct service_config *c)
 				   jint(dp->canary.max_error_rate_ppm), "min_requests",
 				   jint(dp->canary.min_requests));
 	json_t *deploy = json_pack(
-		"{s:s, s:o, s:o, s:o, s:o, s:b, s:o}", "strategy", strategy_names[dp->strategy],
-		"max_surge", jint(dp->max_surge), "drain_timeout_ns",
-		jint((uint64_t)dp->drain_timeout_ns), "deploy_timeout_ns",
-		jint((uint64_t)dp->deploy_timeout_ns), "keep_previous", jint(dp->keep_previous),
-		"keep_previous_running", dp->keep_previous_running, "canary", canary);
+	    "{s:s, s:o, s:o, s:o, s:o, s:b, s:o}", "strategy", strategy_names[dp->strategy],
+	    "max_surge", jint(dp->max_surge), "drain_timeout_ns",
+	    jint((uint64_t)dp->drain_timeout_ns), "deploy_timeout_ns",
+	    jint((uint64_t)dp->deploy_timeout_ns), "keep_previous", jint(dp->keep_previous),
+	    "keep_previous_running", dp->keep_previous_running, "canary", canary);
 
 	_cleanup_free_ char *listen = addr_string(&c->listen);
 	_cleanup_free_ char *admin = c->admin.port ? addr_string(&c->admin) : NULL;
-	json_t *j = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-			      "version", SERVICE_CONFIG_VERSION, "service", jstr(c->service),
-			      "environment", jstr(c->environment), "image", jstr(c->image),
-			      "build", build, "run", run, "health", health, "deploy", deploy,
-			      "replicas", jint(c->replicas), "listen", jstr(listen), "admin",
-			      jstr(admin));
+	json_t *j = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version",
+			      SERVICE_CONFIG_VERSION, "service", jstr(c->service), "environment",
+			      jstr(c->environment), "image", jstr(c->image), "build", build, "run",
+			      run, "health", health, "deploy", deploy, "replicas",
+			      jint(c->replicas), "listen", jstr(listen), "admin", jstr(admin));
 	if (!j)
 		abort(); /* json_pack fails only on a bad format or a NULL value */
 	return j;
@@ -2370,8 +2403,8 @@ _printf_(4, 5) static int jfail(struct cairn_error *err, const char *path, const
 	if (r < 0)
 		oom();
 	if (*path || *key)
-		r = error_set(err, EINVAL, "config: %s%s%s: %s", path, *path && *key ? "." : "", key,
-			      msg);
+		r = error_set(err, EINVAL, "config: %s%s%s: %s", path, *path && *key ? "." : "",
+			      key, msg);
 	else
 		r = error_set(err, EINVAL, "config: %s", msg);
 	free(msg);
@@ -2394,7 +2427,8 @@ static int jkeys(json_t *j, const char *path, const char *key, const char *const
 		return 0;
 	const char *k;
 	json_t *v;
-	json_object_foreach(j, k, v) {
+	json_object_foreach(j, k, v)
+	{
 		bool known = false;
 		for (size_t i = 0; keys[i] && !known; i++)
 			known = streq(k, keys[i]);
@@ -2422,7 +2456,8 @@ static int jget_str(json_t *o, const char *path, const char *key, bool nullable,
 		return 0;
 	}
 	if (!jtext(v, ret) || (valid && !valid(*ret)))
-		return jfail(err, path, key, "expected a valid string%s", nullable ? " or null" : "");
+		return jfail(err, path, key, "expected a valid string%s",
+			     nullable ? " or null" : "");
 	return 0;
 }
 
@@ -2437,8 +2472,8 @@ static int jget_uint(json_t *o, const char *path, const char *key, bool nullable
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max)
-		return jfail(err, path, key, "expected an integer from %" PRIu64 " to %" PRIu64, min,
-			     max);
+		return jfail(err, path, key, "expected an integer from %" PRIu64 " to %" PRIu64,
+			     min, max);
 	*ret = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -2488,8 +2523,8 @@ static int jget_enum(json_t *o, const char *path, const char *key, const char *c
 
 /* A non-empty array of strings whose first passes valid0, or null (NULL, 0)
  * when nullable. */
-static int jget_argv(json_t *o, const char *path, const char *key, bool nullable,
-		     char ***ret, size_t *ret_n, struct cairn_error *err)
+static int jget_argv(json_t *o, const char *path, const char *key, bool nullable, char ***ret,
+		     size_t *ret_n, struct cairn_error *err)
 {
 	json_t *v = json_object_get(o, key);
 	if (nullable && json_is_null(v))
@@ -2539,7 +2574,8 @@ static int run_from_json(json_t *j, struct service_run *run, struct cairn_error 
 	run->env = xcalloc(json_object_size(env) + 1, sizeof(*run->env));
 	const char *k;
 	json_t *jv;
-	json_object_foreach(env, k, jv) {
+	json_object_foreach(env, k, jv)
+	{
 		const char *s;
 		if (!valid_var_name(k) || !jtext(jv, &s))
 			return jfail(err, "run.env", k, "expected a variable name and a string");
@@ -2570,7 +2606,8 @@ static int run_from_json(json_t *j, struct service_run *run, struct cairn_error 
 	if (!json_is_object(volumes))
 		return jfail(err, p, "volumes", "expected an object");
 	run->volumes = xcalloc(json_object_size(volumes) + 1, sizeof(*run->volumes));
-	json_object_foreach(volumes, k, jv) {
+	json_object_foreach(volumes, k, jv)
+	{
 		static const char *const keys[] = {"path", "single_writer", "read_only", NULL};
 		if (!valid_volume_name(k))
 			return jfail(err, "run.volumes", k, "expected a volume name");
@@ -2641,8 +2678,8 @@ static int health_from_json(json_t *j, struct service_health *h, struct cairn_er
 	json_t *exec = json_object_get(j, "exec");
 	if (check != SERVICE_CHECK_EXEC && !json_is_null(exec))
 		return jfail(err, p, "exec", "expected null for check %s", check_names[check]);
-	if ((r = jget_argv(j, p, "exec", check != SERVICE_CHECK_EXEC, &h->exec, &h->n_exec,
-			   err)) < 0 ||
+	if ((r = jget_argv(j, p, "exec", check != SERVICE_CHECK_EXEC, &h->exec, &h->n_exec, err)) <
+		0 ||
 	    (r = jget_ns(j, p, "interval_ns", false, &h->interval_ns, err)) < 0 ||
 	    (r = jget_ns(j, p, "timeout_ns", false, &h->timeout_ns, err)) < 0 ||
 	    (r = jget_u32(j, p, "healthy_after", 1, COUNT_MAX, &h->healthy_after, err)) < 0 ||
@@ -2659,8 +2696,8 @@ static int deploy_from_json(json_t *j, struct service_deploy *dp, struct cairn_e
 	int r;
 	static const char *const canary_json_keys[] = {"steps", "pause_ns", "max_error_rate_ppm",
 						       "min_requests", NULL};
-	if ((r = jget_enum(j, p, "strategy", strategy_names, ELEMENTSOF(strategy_names), &s,
-			   err)) < 0)
+	if ((r = jget_enum(j, p, "strategy", strategy_names, ELEMENTSOF(strategy_names), &s, err)) <
+	    0)
 		return r;
 	dp->strategy = s;
 	if ((r = jget_u32(j, p, "max_surge", 1, COUNT_MAX, &dp->max_surge, err)) < 0 ||
@@ -2675,20 +2712,22 @@ static int deploy_from_json(json_t *j, struct service_deploy *dp, struct cairn_e
 	json_t *steps = json_object_get(c, "steps");
 	size_t n = json_array_size(steps);
 	if (!json_is_array(steps) || n == 0 || n > 100)
-		return jfail(err, "deploy.canary", "steps", "expected increasing percents ending at 100");
+		return jfail(err, "deploy.canary", "steps",
+			     "expected increasing percents ending at 100");
 	uint32_t *v = xcalloc(n, sizeof(*v));
 	for (size_t i = 0; i < n; i++) {
 		json_t *x = json_array_get(steps, i);
-		v[i] = json_is_integer(x) && json_integer_value(x) >= 1 &&
-				       json_integer_value(x) <= 100
-			       ? (uint32_t)json_integer_value(x)
-			       : 0;
+		v[i] =
+		    json_is_integer(x) && json_integer_value(x) >= 1 && json_integer_value(x) <= 100
+			? (uint32_t)json_integer_value(x)
+			: 0;
 	}
 	free(dp->canary.steps);
 	dp->canary.steps = v;
 	dp->canary.n_steps = n;
 	if (!steps_valid(v, n))
-		return jfail(err, "deploy.canary", "steps", "expected increasing percents ending at 100");
+		return jfail(err, "deploy.canary", "steps",
+			     "expected increasing percents ending at 100");
 	uint64_t ppm;
 	if ((r = jget_ns(c, "deploy.canary", "pause_ns", false, &dp->canary.pause_ns, err)) < 0 ||
 	    (r = jget_uint(c, "deploy.canary", "max_error_rate_ppm", false, 0, 1000000, &ppm,
@@ -2702,19 +2741,26 @@ static int deploy_from_json(json_t *j, struct service_deploy *dp, struct cairn_e
 
 int service_config_from_json(json_t *j, struct service_config **ret, struct cairn_error *err)
 {
-	static const char *const keys[] = {"version", "service",  "environment", "image",
-					   "build",   "run",	  "health",	 "deploy",
-					   "replicas", "listen", "admin",	 NULL};
+	static const char *const keys[] = {"version",  "service", "environment", "image",
+					   "build",    "run",	  "health",	 "deploy",
+					   "replicas", "listen",  "admin",	 NULL};
 	static const char *const build_json_keys[] = {"context", "dockerfile", NULL};
-	static const char *const run_json_keys[] = {"command",	"port",	   "env",  "secrets",
-						    "volumes",	"resources", "user", "workdir",
-						    "mode",	NULL};
-	static const char *const health_json_keys[] = {
-		"check",	 "http",	    "exec",	       "interval_ns", "timeout_ns",
-		"healthy_after", "unhealthy_after", "start_period_ns", NULL};
-	static const char *const deploy_json_keys[] = {
-		"strategy",	 "max_surge",	  "drain_timeout_ns",	   "deploy_timeout_ns",
-		"keep_previous", "keep_previous_running", "canary", NULL};
+	static const char *const run_json_keys[] = {"command", "port",	    "env",  "secrets",
+						    "volumes", "resources", "user", "workdir",
+						    "mode",    NULL};
+	static const char *const health_json_keys[] = {"check",
+						       "http",
+						       "exec",
+						       "interval_ns",
+						       "timeout_ns",
+						       "healthy_after",
+						       "unhealthy_after",
+						       "start_period_ns",
+						       NULL};
+	static const char *const deploy_json_keys[] = {"strategy",	   "max_surge",
+						       "drain_timeout_ns", "deploy_timeout_ns",
+						       "keep_previous",	   "keep_previous_running",
+						       "canary",	   NULL};
 	int r;
 	if ((r = jkeys(j, "", "", keys, err)) < 0)
 		return r;

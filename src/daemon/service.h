@@ -116,8 +116,8 @@ struct service_env_var {
 };
 
 struct service_volume {
-	char *name; /* [A-Za-z0-9][A-Za-z0-9_.-]{0,63}: $ROOT/volumes/<name> */
-	char *path; /* absolute, cleaned, not "/" */
+	char *name;	    /* [A-Za-z0-9][A-Za-z0-9_.-]{0,63}: $ROOT/volumes/<name> */
+	char *path;	    /* absolute, cleaned, not "/" */
 	bool single_writer; /* at most one instance mounts it writable at a time */
 	bool read_only;
 };
@@ -154,17 +154,17 @@ struct service_health {
 	size_t n_exec;
 	int64_t interval_ns;
 	int64_t timeout_ns;
-	int64_t start_period_ns; /* failures in this time after start do not count */
-	uint32_t healthy_after;	 /* consecutive passes to become healthy, >= 1 */
+	int64_t start_period_ns;  /* failures in this time after start do not count */
+	uint32_t healthy_after;	  /* consecutive passes to become healthy, >= 1 */
 	uint32_t unhealthy_after; /* consecutive failures to become unhealthy, >= 1 */
 };
 
 struct service_canary {
 	uint32_t *steps; /* percents of traffic, strictly increasing, last 100 */
 	size_t n_steps;
-	int64_t pause_ns;		/* time at each step before judging it */
-	uint32_t max_error_rate_ppm;	/* errors per million requests allowed, 0-1000000 */
-	uint64_t min_requests;		/* requests a step needs before it is judged */
+	int64_t pause_ns;	     /* time at each step before judging it */
+	uint32_t max_error_rate_ppm; /* errors per million requests allowed, 0-1000000 */
+	uint64_t min_requests;	     /* requests a step needs before it is judged */
 };
 
 struct service_deploy {
@@ -180,10 +180,10 @@ struct service_deploy {
 /* One environment's configuration: the top-level sections merged with the
  * environment's overrides, defaults filled in, everything checked. */
 struct service_config {
-	char *service;	   /* the service name */
-	char *environment; /* the environment name */
-	char *image;	   /* "NAME:TAG" (tag filled in) or "sha256:<hex>"; NULL: build only */
-	bool build;	   /* build from a Dockerfile (then image, if any, is not an id) */
+	char *service;		/* the service name */
+	char *environment;	/* the environment name */
+	char *image;		/* "NAME:TAG" (tag filled in) or "sha256:<hex>"; NULL: build only */
+	bool build;		/* build from a Dockerfile (then image, if any, is not an id) */
 	char *build_context;	/* with build: relative to the directory of cairn.yml */
 	char *build_dockerfile; /* with build: relative to the directory of cairn.yml */
 	struct service_run run;

@@ -230,8 +230,10 @@ struct client {
 	unsigned attempts;
 	struct backend *tried[MAX_ATTEMPTS];
 	int64_t start;
-	struct loop_timer *idle_timer;
+	int64_t last_active;
+	bool in_paused; /* bytes came while they could not be taken */
 	struct client *next_free;
+	struct client *lprev, *lnext; /* every open client, for the idle sweep */
 };
 
 enum up_state { UP_CONNECTING, UP_BUSY, UP_IDLE };
@@ -268,6 +270,7 @@ struct router {
 	int sfd; /* signalfd */
 	struct env *envs;
 	struct client *free_clients;
+	struct client *clients;
 	struct upstream *free_ups;
 	bool stopping;
 	uint64_t n_clients;
@@ -276,6 +279,15 @@ struct router {
 static struct router R;
 
 /* --- small helpers ------------------------------------------------------------ */
+
+/* A buffer reused for every head the router writes (no allocation per
+ * request); valid until the next call. */
+static struct buf *scratch(void)
+{
+	static struct buf b;
+	b.len = 0;
+	return &b;
+}
 
 static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -694,38 +706,30 @@ static void upstream_set_mask(struct upstream *up, uint32_t mask)
 		up->mask = mask;
 }
 
-static void idle_event(struct loop *l, int fd, uint32_t ev, void *u);
-
-/* Put a finished connection back in its backend's pool. */
+/* Put a finished connection back in its backend's pool. It stays watched
+ * (one registration for its whole life): readable while idle means the
+ * server closed it. */
 static void pool_put(struct upstream *up)
 {
 	struct backend *be = up->be;
 	busy_unlink(up);
+	up->st = UP_IDLE;
+	up->c = NULL;
 	if (be->removed || be->n_idle >= POOL_MAX || iob_size(&up->in)) {
-		up->st = UP_IDLE; /* already unlinked */
 		upstream_close(up);
 		return;
 	}
-	up->st = UP_IDLE;
-	up->c = NULL;
 	up->idle_since = loop_now(R.loop);
 	up->next = be->idle;
 	be->idle = up;
 	be->n_idle++;
-	loop_del(R.loop, up->fd);
-	if (loop_add(R.loop, up->fd, EPOLLIN | EPOLLRDHUP, idle_event, up) < 0) {
-		be->idle = up->next;
-		be->n_idle--;
-		upstream_close(up);
-	}
-	up->mask = EPOLLIN | EPOLLRDHUP;
+	upstream_set_mask(up, EPOLLIN | EPOLLRDHUP);
 }
 
 /* An idle pooled connection became readable: the server closed it (or sent
  * something unasked). It leaves the pool. */
-static void idle_event(struct loop *l, int fd, uint32_t ev, void *u)
+static void idle_event(struct upstream *up)
 {
-	struct upstream *up = u;
 	struct backend *be = up->be;
 	for (struct upstream **p = &be->idle; *p; p = &(*p)->next)
 		if (*p == up) {
@@ -748,12 +752,6 @@ static struct upstream *upstream_get(struct backend *be, int *ret_err)
 			upstream_close(up);
 			continue;
 		}
-		loop_del(R.loop, up->fd);
-		if (loop_add(R.loop, up->fd, EPOLLIN | EPOLLRDHUP, upstream_event, up) < 0) {
-			upstream_close(up);
-			continue;
-		}
-		up->mask = EPOLLIN | EPOLLRDHUP;
 		up->st = UP_BUSY;
 		up->reused = true;
 		busy_link(up);
@@ -789,33 +787,41 @@ static void upstream_flush(struct upstream *up);
 static void dispatch(struct client *c);
 static void try_parse(struct client *c);
 
+static bool c_wants_body(const struct client *c)
+{
+	return c->st == CS_EXCHANGE && !c->req_sent_all;
+}
+
+/* The events a client connection needs. EPOLLIN stays on between requests
+ * and while an exchange runs (turning it off and on would cost two
+ * syscalls a request); it goes off only when bytes arrive that can't be
+ * taken now (see client_event), or when the upstream can't take more. */
 static void client_set_mask(struct client *c)
 {
-	uint32_t m = 0;
-	if (c->st == CS_HEAD && iob_size(&c->out) < OUT_HIGH)
-		m |= EPOLLIN;
-	if (c->st == CS_EXCHANGE && !c->req_sent_all && c->up && iob_size(&c->up->out) < OUT_HIGH)
-		m |= EPOLLIN;
-	if (c->env->tcp && c->st == CS_EXCHANGE && c->up && iob_size(&c->up->out) < OUT_HIGH &&
-	    !c->req_sent_all)
-		m |= EPOLLIN;
+	uint32_t m = EPOLLIN;
+	if (c_wants_body(c) && c->up && iob_size(&c->up->out) >= OUT_HIGH)
+		m = 0;
+	if (c->st == CS_HEAD && iob_size(&c->out) >= OUT_HIGH)
+		m = 0;
+	if (c->st == CS_CLOSING)
+		m = 0;
+	if (c->in_paused && c->st == CS_EXCHANGE && !c_wants_body(c))
+		m = 0;
 	if (iob_size(&c->out))
 		m |= EPOLLOUT;
 	if (m != c->mask && loop_mod(R.loop, c->fd, m) == 0)
 		c->mask = m;
 }
 
-static void client_idle(struct loop *l, void *u)
-{
-	struct client *c = u;
-	c->idle_timer = NULL;
-	if (c->st == CS_HEAD)
-		client_abort(c);
-}
-
 static void client_free(struct client *c)
 {
-	c->idle_timer = loop_timer_cancel(R.loop, c->idle_timer);
+	if (c->lprev)
+		c->lprev->lnext = c->lnext;
+	else if (R.clients == c)
+		R.clients = c->lnext;
+	if (c->lnext)
+		c->lnext->lprev = c->lprev;
+	c->lprev = c->lnext = NULL;
 	loop_del(R.loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
@@ -859,9 +865,22 @@ static void client_error(struct client *c, int status)
 static void client_enter_head(struct client *c)
 {
 	c->st = CS_HEAD;
+	c->in_paused = false;
 	http_parser_init(&c->hp, 0);
-	c->idle_timer = loop_timer_cancel(R.loop, c->idle_timer);
-	c->idle_timer = loop_timer_add(R.loop, CLIENT_IDLE_NS, client_idle, c);
+	c->last_active = loop_now(R.loop);
+}
+
+/* Every few seconds: close client connections idle between requests for
+ * longer than CLIENT_IDLE_NS. */
+static void idle_sweep(struct loop *l, void *u)
+{
+	int64_t now = loop_now(l);
+	for (struct client *c = R.clients, *next; c; c = next) {
+		next = c->lnext;
+		if (c->st == CS_HEAD && now - c->last_active > CLIENT_IDLE_NS)
+			client_abort(c);
+	}
+	(void)loop_timer_add(l, 5000000000LL, idle_sweep, NULL);
 }
 
 /* The exchange ended well: count it, give the connection back to the pool,
@@ -933,17 +952,15 @@ static int feed_request_body(struct client *c)
 
 static void start_exchange(struct client *c, const struct http_message *m)
 {
-	c->idle_timer = loop_timer_cancel(R.loop, c->idle_timer);
 	c->http10 = m->minor_version == 0;
 	c->keep_alive = m->keep_alive && !R.stopping;
 	c->resp_flags = http_response_flags(m);
 	c->start = loop_now(R.loop);
 	c->attempts = 0;
-	struct buf hb = {0};
-	http_forward_request_head(&hb, m, c->addr, "http", false);
+	struct buf *hb = scratch();
+	http_forward_request_head(hb, m, c->addr, "http", false);
 	c->copy.off = c->copy.len = 0;
-	iob_put(&c->copy, hb.data, hb.len);
-	buf_free(&hb);
+	iob_put(&c->copy, hb->data, hb->len);
 	c->retryable = true;
 	http_body_init(&c->reqb, m);
 	iob_drop(&c->in, m->head_len);
@@ -1041,25 +1058,29 @@ static void upstream_failed(struct upstream *up, int er, bool connecting)
 		return;
 	}
 	bool head_sent = up->head_done;
+	bool retry = !head_sent && c->retryable && c->req_sent_all &&
+		     c->attempts + 1 < MAX_ATTEMPTS;
+	/* counted while be is sure to exist: closing up may forget it */
+	if (!head_sent && retry && !stale)
+		be->retries++;
+	if (!head_sent && !retry && !stale) {
+		be->requests++;
+		be->errors++;
+	}
 	c->up = NULL;
 	up->c = NULL;
-	upstream_close(up); /* may forget be: only the pointer is kept below */
+	upstream_close(up); /* be may be gone now: only its address is kept */
 	if (head_sent) {
 		client_abort(c);
 		return;
 	}
-	if (!stale)
-		c->tried[c->attempts] = be;
+	c->tried[c->attempts] = stale ? NULL : be; /* a stale pooled connection: be may retry */
 	c->attempts++;
-	if (c->retryable && c->req_sent_all && c->attempts < MAX_ATTEMPTS) {
-		if (!stale)
-			be->retries++;
+	if (retry) {
 		dispatch(c);
 		return;
 	}
-	c->env->errors++;
 	client_error(c, 502);
-	c->env->errors--; /* client_error counted it once already */
 }
 
 static void upstream_flush(struct upstream *up)
@@ -1069,11 +1090,11 @@ static void upstream_flush(struct upstream *up)
 		upstream_failed(up, -r, false);
 		return;
 	}
-	uint32_t m = EPOLLIN | EPOLLRDHUP;
+	uint32_t m = (up->mask & (EPOLLIN | EPOLLRDHUP)) | EPOLLIN | EPOLLRDHUP;
 	if (r == -EAGAIN)
 		m |= EPOLLOUT;
 	upstream_set_mask(up, m);
-	if (up->c && iob_size(&up->out) < OUT_HIGH)
+	if (up->c && iob_size(&up->out) < OUT_HIGH && c_wants_body(up->c))
 		client_set_mask(up->c);
 }
 
@@ -1091,7 +1112,7 @@ static void process_response(struct upstream *up)
 			return;
 		if (r < 0 || m.status == 101 || (c->http10 && m.body == HTTP_BODY_CHUNKED)) {
 			struct backend *be = up->be;
-			be->errors++;
+			be->errors++, be->requests++;
 			if (be->outstanding)
 				be->outstanding--;
 			c->up = NULL;
@@ -1113,10 +1134,9 @@ static void process_response(struct upstream *up)
 		}
 		up->status = m.status;
 		up->keep_alive = m.keep_alive;
-		struct buf b = {0};
-		bool kept = http_forward_response_head(&b, &m, c->keep_alive && !R.stopping);
-		iob_put(&c->out, b.data, b.len);
-		buf_free(&b);
+		struct buf *b = scratch();
+		bool kept = http_forward_response_head(b, &m, c->keep_alive && !R.stopping);
+		iob_put(&c->out, b->data, b->len);
 		c->close_after = !kept;
 		http_body_init(&up->respb, &m);
 		iob_drop(&up->in, m.head_len);
@@ -1128,7 +1148,7 @@ static void process_response(struct upstream *up)
 		int r = http_body_feed(&up->respb, up->in.data + up->in.off, iob_size(&up->in),
 				       &used, &he);
 		if (r < 0) {
-			up->be->errors++;
+			up->be->errors++, up->be->requests++;
 			client_abort(c);
 			return;
 		}
@@ -1160,7 +1180,7 @@ static void upstream_read(struct upstream *up)
 		return;
 	if (n < 0) {
 		if (up->head_done) {
-			up->be->errors++;
+			up->be->errors++, up->be->requests++;
 			client_abort(c);
 		} else
 			upstream_failed(up, (int)-n, false);
@@ -1172,7 +1192,7 @@ static void upstream_read(struct upstream *up)
 				upstream_failed(up, ECONNRESET, false);
 				return;
 			}
-			up->be->errors++;
+			up->be->errors++, up->be->requests++;
 			struct backend *be = up->be;
 			if (be->outstanding)
 				be->outstanding--;
@@ -1191,7 +1211,7 @@ static void upstream_read(struct upstream *up)
 				exchange_done(c);
 			return;
 		}
-		up->be->errors++;
+		up->be->errors++, up->be->requests++;
 		client_abort(c);
 		return;
 	}
@@ -1204,6 +1224,10 @@ static void tcp_upstream_event(struct upstream *up, uint32_t ev);
 static void upstream_event(struct loop *l, int fd, uint32_t ev, void *u)
 {
 	struct upstream *up = u;
+	if (up->st == UP_IDLE) {
+		idle_event(up);
+		return;
+	}
 	if (up->st == UP_CONNECTING) {
 		int soerr = 0;
 		socklen_t sl = sizeof(soerr);
@@ -1265,6 +1289,12 @@ static void client_event(struct loop *l, int fd, uint32_t ev, void *u)
 		return;
 	if (c->st == CS_CLOSING)
 		return;
+	if (c->st == CS_EXCHANGE && !c_wants_body(c)) {
+		/* the next request (pipelined) or a close: later */
+		c->in_paused = true;
+		client_set_mask(c);
+		return;
+	}
 	ssize_t n = iob_read(&c->in, fd);
 	if (n == -EAGAIN)
 		return;
@@ -1482,6 +1512,10 @@ static void accept_event(struct loop *l, int lfd, uint32_t ev, void *u)
 			c = xcalloc(1, sizeof(*c));
 		*c = (struct client){.fd = fd, .env = e};
 		R.n_clients++;
+		c->lnext = R.clients;
+		if (R.clients)
+			R.clients->lprev = c;
+		R.clients = c;
 		int one = 1;
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (ss.ss_family == AF_INET)
@@ -2068,6 +2102,7 @@ int router_main(const char *ctl_path, struct cairn_error *err)
 	if (loop_add(R.loop, R.ctl_fd, EPOLLIN, control_accept, NULL) < 0 ||
 	    loop_add(R.loop, R.sfd, EPOLLIN, signal_event, NULL) < 0)
 		return error_set(err, errno, "epoll: %s", strerror(errno));
+	(void)loop_timer_add(R.loop, 5000000000LL, idle_sweep, NULL);
 	r = loop_run(R.loop);
 	(void)unlink(ctl_path);
 	if (r < 0)
