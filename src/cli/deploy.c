@@ -23,7 +23,7 @@ const struct command cmd_deploy = {
 		"Options:\n"
 		"  -f, --file FILE       the service file (default ./cairn.yml)\n"
 		"  --image NAME:TAG|ID   deploy this image instead of building or the file's image\n"
-		"  --strategy S          override deploy.strategy (blue-green or canary)\n",
+		"  --strategy S          override deploy.strategy (blue-green, rolling or canary)\n",
 	.run = run,
 };
 
@@ -140,10 +140,6 @@ static int run(struct cli *cli, int argc, char **argv)
 			return cli_usage(&cmd_deploy,
 					 "--strategy: expected blue-green, rolling or canary");
 	}
-	if (cfg->deploy.strategy == SERVICE_STRATEGY_ROLLING)
-		return cli_fail("%s: strategy rolling is not supported yet; use blue-green or "
-				"canary",
-				file);
 	/* the daemon must be there before anything is built */
 	json_t *ping = NULL;
 	if (api_call(cli, "GET", "/v1/ping", NULL, NULL, NULL, &ping, &err) < 0)

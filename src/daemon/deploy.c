@@ -420,6 +420,110 @@ static void done_line(struct op *o, const char *outcome, unsigned number, const 
 	json_decref(j);
 }
 
+/* --- rolling ------------------------------------------------------------------------------ */
+
+/* Take one instance out: it moves to release 0 ("retiring"), the table
+ * without it is pushed, it drains, then it is stopped and removed. A
+ * daemon that dies in between finds it under release 0 and finishes. */
+static void retire_one(struct op *o, const struct service_config *cfg, const struct table *t,
+		       char *id)
+{
+	(void)state_release_add_instance(o->st, o->env, 0, id, NULL);
+	(void)push_env(o->st, cfg, t, NULL);
+	wait_drained(o, &id, 1, mono_ms() + cfg->deploy.drain_timeout_ns / 1000000 + 1000);
+	retire_instances(o, &id, 1, 10);
+}
+
+/* A rolling deploy: max_surge new instances at a time, each batch healthy
+ * (and serving) before as many old ones drain and go. */
+static unsigned deploy_rolling(struct op *o, const struct deploy_req *req,
+			       const struct state_release *live, unsigned number)
+{
+	struct cairn_error err = {0};
+	const struct service_config *cfg = req->cfg;
+	struct service_config *old_cfg = NULL;
+	char **old = NULL;
+	size_t n_old = 0, next_old = 0;
+	int r = release_config(live, &old_cfg, &err);
+	if (r == 0)
+		r = state_release_instances(o->st, o->env, live->number, &old, &n_old, &err);
+	int64_t t0 = mono_ms();
+	struct table t = {0};
+	table_add(&t, live->number, true);
+	table_add(&t, number, true);
+	unsigned made = 0;
+	while (r == 0 && made < cfg->replicas) {
+		unsigned batch = cfg->deploy.max_surge;
+		if (batch > cfg->replicas - made)
+			batch = cfg->replicas - made;
+		char ids[64][40];
+		char *idv[64];
+		if (batch > 64)
+			batch = 64;
+		unsigned k = 0;
+		for (; k < batch && r == 0; k++) {
+			r = start_instance(o, cfg, req->image, number, made + k + 1, ids[k], &err);
+			idv[k] = ids[k];
+		}
+		if (r < 0)
+			break;
+		made += batch;
+		/* in rotation as soon as healthy: the router sends nothing to a
+		 * backend that is not */
+		r = push_env(o->st, cfg, &t, &err);
+		if (r == 0)
+			r = wait_healthy(o, idv, batch,
+					 mono_ms() + cfg->deploy.deploy_timeout_ns / 1000000, &err);
+		if (r < 0)
+			break;
+		progress(o, "rolling", "%u of %u new instances serving", made, cfg->replicas);
+		for (unsigned i = 0; i < batch && next_old < n_old; i++)
+			retire_one(o, cfg, &t, old[next_old++]);
+	}
+	if (r < 0) {
+		/* what is left of the old release keeps the traffic */
+		_cleanup_free_ char *reason = xstrdup(error_message(&err));
+		progress(o, "fail", "v%u failed: %s", number, reason);
+		struct table back = {0};
+		table_add(&back, live->number, true);
+		if (old_cfg)
+			(void)push_env(o->st, old_cfg, &back, NULL);
+		retire_release_instances(o, number, 0);
+		(void)state_release_set_state(o->st, o->env, number, "failed", reason, true, NULL);
+		event(o, "release.fail", number, reason);
+		done_line(o, "failed", number, req->image, reason, NULL);
+		if (next_old)
+			progress(o, "fail", "%zu of %zu instances of v%u were replaced before the "
+					    "failure; %zu serve",
+				 next_old, n_old, live->number, n_old - next_old);
+		error_clear(&err);
+		strv_free_n(old, n_old);
+		service_config_free(old_cfg);
+		return 0;
+	}
+	/* fewer replicas than before: the rest goes too */
+	struct table only = {0};
+	table_add(&only, number, true);
+	while (next_old < n_old)
+		retire_one(o, cfg, &only, old[next_old++]);
+	(void)push_env(o->st, cfg, &only, NULL);
+	if (state_begin(o->st, NULL) == 0) {
+		(void)state_release_set_state(o->st, o->env, number, "live", "", true, NULL);
+		(void)state_release_set_state(o->st, o->env, live->number, "retired",
+					      "replaced by a rolling deploy", false, NULL);
+		if (state_commit(o->st, NULL) < 0)
+			state_rollback(o->st);
+	}
+	event(o, "release.live", number, req->image);
+	prune_previous(o, cfg, number);
+	json_t *timings = json_pack("{s:I}", "total_ms", (json_int_t)(mono_ms() - t0));
+	done_line(o, "live", number, req->image, NULL, timings);
+	json_decref(timings);
+	strv_free_n(old, n_old);
+	service_config_free(old_cfg);
+	return number;
+}
+
 /* A blue-green deploy of req as a new release. Returns the release number
  * (> 0) when it went live, 0 when it failed (recorded, reported). */
 static unsigned deploy(struct op *o, const struct deploy_req *req)
@@ -458,6 +562,11 @@ static unsigned deploy(struct op *o, const struct deploy_req *req)
 	event(o, "release.create", number, req->trigger);
 	progress(o, "release", "v%u of %s: image %.19s, config %.19s, %u replicas (%s)", number,
 		 o->env, req->image, rel.config_digest, cfg->replicas, req->trigger);
+	if (have_live && cfg->deploy.strategy == SERVICE_STRATEGY_ROLLING) {
+		unsigned n = deploy_rolling(o, req, &live, number);
+		state_release_free(&live);
+		return n;
+	}
 	int64_t t_start = mono_ms();
 	/* 1. the new instances */
 	char (*ids)[40] = xcalloc(cfg->replicas + 1, sizeof(*ids));
@@ -1054,6 +1163,16 @@ int daemon_recover(struct cairn_error *err)
 		int64_t drain_ms = cfg ? cfg->deploy.drain_timeout_ns / 1000000 : 10000;
 		service_config_free(cfg);
 		state_release_free(&live);
+		/* instances a rolling deploy was retiring */
+		{
+			char **ids = NULL;
+			size_t k = 0;
+			if (state_release_instances(o.st, o.env, 0, &ids, &k, NULL) == 0) {
+				wait_drained(&o, ids, k, mono_ms() + drain_ms + 1000);
+				retire_instances(&o, ids, k, 0);
+				strv_free_n(ids, k);
+			}
+		}
 		/* a deploy the daemon did not finish: undone */
 		for (size_t i = 0; i < n; i++)
 			if (streq(v[i].state, "deploying")) {

@@ -143,7 +143,7 @@ static const struct yentry *map_get(const struct ynode *m, const char *key)
 static void put_key(struct buf *b, const char *key)
 {
 	size_t i = 0;
-	for (; key[i] && i < KEY_SHOWN_MAX; i++) {
+	for (; i < KEY_SHOWN_MAX && key[i]; i++) {
 		unsigned char c = (unsigned char)key[i];
 		if (c < 0x20 || c == 0x7f)
 			buf_printf(b, "\\x%02x", c);
@@ -206,8 +206,12 @@ static struct fy_event *next_event(struct builder *b)
 	struct fy_diag_error *de;
 	while ((de = fy_diag_errors_iterate(b->diag, &it)))
 		if (de->type >= FYET_ERROR) {
+			_cleanup_free_ char *msg = xstrdup(de->msg ? de->msg : "syntax error");
+			for (char *c = msg; *c; c++)
+				if ((unsigned char)*c < 0x20)
+					*c = ' '; /* our errors are one line */
 			error_set(b->err, EINVAL, "%s:%d:%d: invalid YAML: %s", b->name, de->line,
-				  de->column, de->msg ? de->msg : "syntax error");
+				  de->column, msg);
 			return NULL;
 		}
 	error_set(b->err, EINVAL, "%s: invalid YAML: unexpected end of input", b->name);
@@ -379,7 +383,7 @@ static struct ynode *build_map(struct builder *b, struct fy_event *e, unsigned l
 	n->size = 1;
 	_cleanup_free_ struct yentry *entries = NULL;
 	size_t cap = 0;
-	const struct ynode *merge = NULL;
+	const struct ynode *merge_src = NULL;
 	unsigned merge_line = 0;
 	for (;;) {
 		struct fy_event *ke = next_event(b);
@@ -415,18 +419,18 @@ static struct ynode *build_map(struct builder *b, struct fy_event *e, unsigned l
 		if (!v)
 			return NULL;
 		if (is_merge) {
-			if (merge) {
+			if (merge_src) {
 				build_fail(b, key_line, "duplicate key (first at line %u)",
 					   merge_line);
 				return NULL;
 			}
 			if (v->kind != Y_MAP && v->kind != Y_SEQ) {
 				build_fail(b, key_line,
-					   "expected a mapping or a list of mappings to merge");
+					   "expected a mapping or a list of mappings to merge_src");
 				return NULL;
 			}
 			path_pop(b, saved);
-			merge = v;
+			merge_src = v;
 			merge_line = key_line;
 			continue;
 		}
@@ -447,7 +451,7 @@ static struct ynode *build_map(struct builder *b, struct fy_event *e, unsigned l
 		path_pop(b, saved);
 		return NULL;
 	}
-	if (merge && apply_merge(b, n, &entries, &cap, merge, merge_line) < 0)
+	if (merge_src && apply_merge(b, n, &entries, &cap, merge_src, merge_line) < 0)
 		return NULL;
 	n->entries = entries ? arena_adopt(b->arena, TAKE_PTR(entries)) : NULL;
 	return n;
