@@ -533,6 +533,14 @@ static unsigned deploy(struct op *o, const struct deploy_req *req)
 	json_t *cj = service_config_json(cfg);
 	_cleanup_free_ char *ctext = json_dumps(cj, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(cj);
+	for (size_t i = 0; i < cfg->run.n_volumes; i++)
+		if (cfg->run.volumes[i].single_writer && cfg->replicas > 1) {
+			_cleanup_free_ char *why = xasprintf(
+				"volume %s is single-writer: %s can run only 1 replica, not %u",
+				cfg->run.volumes[i].name, o->env, cfg->replicas);
+			done_line(o, "failed", 0, req->image, why, NULL);
+			return 0;
+		}
 	struct state_release live = {0};
 	bool have_live = state_release_with_state(o->st, o->env, "live", &live, NULL) == 0;
 	struct state_release rel = {
@@ -568,6 +576,33 @@ static unsigned deploy(struct op *o, const struct deploy_req *req)
 		return n;
 	}
 	int64_t t_start = mono_ms();
+	/* 0. a single-writer volume is never mounted by two instances: the old
+	 * ones stop first, and the deploy is not zero-downtime */
+	const char *single = NULL;
+	for (size_t i = 0; i < cfg->run.n_volumes && !single; i++)
+		if (cfg->run.volumes[i].single_writer)
+			single = cfg->run.volumes[i].name;
+	if (single && have_live) {
+		progress(o, "stop-first",
+			 "volume %s is single-writer: v%u stops before v%u starts (not "
+			 "zero-downtime)",
+			 single, live.number, number);
+		struct table none = {0};
+		(void)push_env(o->st, cfg, &none, NULL);
+		char **old = NULL;
+		size_t n_old = 0;
+		if (state_release_instances(o->st, o->env, live.number, &old, &n_old, NULL) == 0) {
+			wait_drained(o, old, n_old,
+				     mono_ms() + cfg->deploy.drain_timeout_ns / 1000000 + 1000);
+			retire_instances(o, old, n_old, 10);
+			strv_free_n(old, n_old);
+		}
+		(void)state_release_set_state(o->st, o->env, live.number, "retired",
+					      "stopped for a single-writer volume", false, NULL);
+		event(o, "release.retire", live.number, "single-writer volume");
+		state_release_free(&live);
+		have_live = false;
+	}
 	/* 1. the new instances */
 	char (*ids)[40] = xcalloc(cfg->replicas + 1, sizeof(*ids));
 	char **idv = xcalloc(cfg->replicas + 1, sizeof(char *));
