@@ -189,11 +189,11 @@ _printf_(3, 4) static int build_fail(struct builder *b, unsigned line, const cha
 	if (r < 0)
 		oom();
 	if (b->path.len)
-		r = error_set(b->err, EINVAL, "%s:%u: %s: %s", b->name, line, b->path.data, msg);
+		(void)error_set(b->err, EINVAL, "%s:%u: %s: %s", b->name, line, b->path.data, msg);
 	else
-		r = error_set(b->err, EINVAL, "%s:%u: %s", b->name, line, msg);
+		(void)error_set(b->err, EINVAL, "%s:%u: %s", b->name, line, msg);
 	free(msg);
-	return r;
+	return -EINVAL; /* visibly negative, for callers and analyzers */
 }
 
 /* The next event, or NULL with err set to libfyaml's first error. */
@@ -426,7 +426,7 @@ static struct ynode *build_map(struct builder *b, struct fy_event *e, unsigned l
 			}
 			if (v->kind != Y_MAP && v->kind != Y_SEQ) {
 				build_fail(b, key_line,
-					   "expected a mapping or a list of mappings to merge_src");
+					   "expected a mapping or a list of mappings to merge");
 				return NULL;
 			}
 			path_pop(b, saved);
@@ -1318,11 +1318,11 @@ _printf_(3, 4) static int fail(struct walk *w, const struct field *f, const char
 	if (r < 0)
 		oom();
 	if (*f->path)
-		r = error_set(w->err, EINVAL, "%s:%u: %s: %s", w->name, f->line, f->path, msg);
+		(void)error_set(w->err, EINVAL, "%s:%u: %s: %s", w->name, f->line, f->path, msg);
 	else
-		r = error_set(w->err, EINVAL, "%s:%u: %s", w->name, f->line, msg);
+		(void)error_set(w->err, EINVAL, "%s:%u: %s", w->name, f->line, msg);
 	free(msg);
-	return r;
+	return -EINVAL; /* visibly negative, for callers and analyzers */
 }
 
 static struct field entry_field(struct walk *w, const struct field *parent, const struct yentry *e)
@@ -1634,8 +1634,8 @@ static int decode_secrets(struct walk *w, const struct field *f, struct service_
 	size_t first = 0, dup = find_duplicate(names, n, &first);
 	if (dup != SIZE_MAX) {
 		struct field it = item_field(w, f, dup);
-		return fail(w, &it, "%s is listed twice (also at line %u)", it.node->text,
-			    f->node->items[first]->line);
+		return fail(w, &it, "%s is listed twice (also at line %u)",
+			    f->node->items[dup]->text, f->node->items[first]->line);
 	}
 	run->secrets = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++)
@@ -1906,6 +1906,14 @@ static int decode_addr(struct walk *w, const struct field *f, struct service_add
 	return 0;
 }
 
+static bool is_probe_key(const char *key)
+{
+	for (size_t k = 0; k < ELEMENTSOF(probe_keys); k++)
+		if (streq(key, probe_keys[k]))
+			return true;
+	return false;
+}
+
 /* Merge the override over into base: maps key by key, anything else replaced,
  * a null in over removes the key. With probe (health), an over naming one of
  * http, tcp, exec drops the base's. Entries keep the paths they came from. */
@@ -1930,10 +1938,7 @@ static struct field merge(struct walk *w, const struct field *base, const struct
 	m->entries = arena_alloc(w->arena, (b->n_entries + o->n_entries + 1) * sizeof(*m->entries));
 	for (size_t i = 0; i < b->n_entries; i++) {
 		const struct yentry *be = &b->entries[i];
-		bool is_probe = false;
-		for (size_t k = 0; drop_probe && k < ELEMENTSOF(probe_keys); k++)
-			is_probe |= streq(be->key, probe_keys[k]);
-		if (is_probe)
+		if (drop_probe && is_probe_key(be->key))
 			continue;
 		const struct yentry *oe = map_get(o, be->key);
 		struct yentry res = *be; /* m has base's path: be->origin stays right */
@@ -1952,8 +1957,9 @@ static struct field merge(struct walk *w, const struct field *base, const struct
 	}
 	for (size_t i = 0; i < o->n_entries; i++) {
 		const struct yentry *oe = &o->entries[i];
-		if (map_get(b, oe->key) || oe->value->kind == Y_NULL)
-			continue;
+		if (oe->value->kind == Y_NULL ||
+		    (map_get(b, oe->key) && !(drop_probe && is_probe_key(oe->key))))
+			continue; /* removed, or merged above */
 		struct yentry res = *oe;
 		res.origin = oe->origin ? oe->origin : over->path;
 		m->entries[m->n_entries++] = res;
@@ -2407,25 +2413,28 @@ _printf_(4, 5) static int jfail(struct cairn_error *err, const char *path, const
 	if (r < 0)
 		oom();
 	if (*path || *key)
-		r = error_set(err, EINVAL, "config: %s%s%s: %s", path, *path && *key ? "." : "",
-			      key, msg);
+		(void)error_set(err, EINVAL, "config: %s%s%s: %s", path, *path && *key ? "." : "",
+				key, msg);
 	else
-		r = error_set(err, EINVAL, "config: %s", msg);
+		(void)error_set(err, EINVAL, "config: %s", msg);
 	free(msg);
-	return r;
+	return -EINVAL; /* visibly negative, for callers and analyzers */
 }
 
 /* j must be an object with exactly keys (NULL-terminated). */
 static int jkeys(json_t *j, const char *path, const char *key, const char *const *keys,
 		 struct cairn_error *err)
 {
-	if (!json_is_object(j))
-		return jfail(err, path, key, "expected an object");
+	if (!json_is_object(j)) {
+		(void)jfail(err, path, key, "expected an object");
+		return -EINVAL;
+	}
 	size_t n = 0;
 	for (; keys[n]; n++)
 		if (!json_object_get(j, keys[n])) {
 			_cleanup_free_ char *p = xasprintf("%s%s%s", path, *path ? "." : "", key);
-			return jfail(err, p, keys[n], "missing");
+			(void)jfail(err, p, keys[n], "missing");
+			return -EINVAL;
 		}
 	if (json_object_size(j) == n)
 		return 0;
@@ -2436,8 +2445,10 @@ static int jkeys(json_t *j, const char *path, const char *key, const char *const
 		bool known = false;
 		for (size_t i = 0; keys[i] && !known; i++)
 			known = streq(k, keys[i]);
-		if (!known)
-			return jfail(err, path, key, "unknown key \"%.64s\"", k);
+		if (!known) {
+			(void)jfail(err, path, key, "unknown key \"%.64s\"", k);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -2459,9 +2470,11 @@ static int jget_str(json_t *o, const char *path, const char *key, bool nullable,
 		*ret = NULL;
 		return 0;
 	}
-	if (!jtext(v, ret) || (valid && !valid(*ret)))
-		return jfail(err, path, key, "expected a valid string%s",
-			     nullable ? " or null" : "");
+	if (!jtext(v, ret) || (valid && !valid(*ret))) {
+		(void)jfail(err, path, key, "expected a valid string%s",
+			    nullable ? " or null" : "");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -2475,9 +2488,11 @@ static int jget_uint(json_t *o, const char *path, const char *key, bool nullable
 		return 0;
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max)
-		return jfail(err, path, key, "expected an integer from %" PRIu64 " to %" PRIu64,
-			     min, max);
+	    (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max) {
+		(void)jfail(err, path, key, "expected an integer from %" PRIu64 " to %" PRIu64, min,
+			    max);
+		return -EINVAL;
+	}
 	*ret = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -2485,7 +2500,7 @@ static int jget_uint(json_t *o, const char *path, const char *key, bool nullable
 static int jget_u32(json_t *o, const char *path, const char *key, uint32_t min, uint32_t max,
 		    uint32_t *ret, struct cairn_error *err)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int r = jget_uint(o, path, key, false, min, max, &v, err);
 	if (r >= 0)
 		*ret = (uint32_t)v;
@@ -2495,7 +2510,7 @@ static int jget_u32(json_t *o, const char *path, const char *key, uint32_t min, 
 static int jget_ns(json_t *o, const char *path, const char *key, bool zero_ok, int64_t *ret,
 		   struct cairn_error *err)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int r = jget_uint(o, path, key, false, zero_ok ? 0 : 1, (uint64_t)DURATION_MAX, &v, err);
 	if (r >= 0)
 		*ret = (int64_t)v;
@@ -2506,8 +2521,10 @@ static int jget_bool(json_t *o, const char *path, const char *key, bool *ret,
 		     struct cairn_error *err)
 {
 	json_t *v = json_object_get(o, key);
-	if (!json_is_boolean(v))
-		return jfail(err, path, key, "expected true or false");
+	if (!json_is_boolean(v)) {
+		(void)jfail(err, path, key, "expected true or false");
+		return -EINVAL;
+	}
 	*ret = json_is_true(v);
 	return 0;
 }
@@ -2515,14 +2532,15 @@ static int jget_bool(json_t *o, const char *path, const char *key, bool *ret,
 static int jget_enum(json_t *o, const char *path, const char *key, const char *const *names,
 		     size_t n, unsigned *ret, struct cairn_error *err)
 {
-	const char *s;
+	const char *s = NULL;
 	if (jtext(json_object_get(o, key), &s))
 		for (size_t i = 0; i < n; i++)
 			if (streq(s, names[i])) {
 				*ret = (unsigned)i;
 				return 0;
 			}
-	return jfail(err, path, key, "expected one of the known names");
+	(void)jfail(err, path, key, "expected one of the known names");
+	return -EINVAL;
 }
 
 /* A non-empty array of strings whose first passes valid0, or null (NULL, 0)
@@ -2533,15 +2551,18 @@ static int jget_argv(json_t *o, const char *path, const char *key, bool nullable
 	json_t *v = json_object_get(o, key);
 	if (nullable && json_is_null(v))
 		return 0;
-	if (!json_is_array(v) || json_array_size(v) == 0)
-		return jfail(err, path, key, "expected a non-empty array of strings");
+	if (!json_is_array(v) || json_array_size(v) == 0) {
+		(void)jfail(err, path, key, "expected a non-empty array of strings");
+		return -EINVAL;
+	}
 	size_t n = json_array_size(v);
 	char **a = xcalloc(n, sizeof(*a));
 	for (size_t i = 0; i < n; i++) {
-		const char *s;
+		const char *s = NULL;
 		if (!jtext(json_array_get(v, i), &s) || (i == 0 && !*s)) {
 			strv_free(a, n);
-			return jfail(err, path, key, "expected a non-empty array of strings");
+			(void)jfail(err, path, key, "expected a non-empty array of strings");
+			return -EINVAL;
 		}
 		a[i] = xstrdup(s);
 	}
@@ -2553,10 +2574,12 @@ static int jget_argv(json_t *o, const char *path, const char *key, bool nullable
 static int jget_addr(json_t *o, const char *path, const char *key, struct service_addr *ret,
 		     struct cairn_error *err)
 {
-	const char *s;
+	const char *s = NULL;
 	struct service_addr a;
-	if (!jtext(json_object_get(o, key), &s) || !parse_addr(s, &a))
-		return jfail(err, path, key, "expected IPV4:PORT, [IPV6]:PORT or :PORT");
+	if (!jtext(json_object_get(o, key), &s) || !parse_addr(s, &a)) {
+		(void)jfail(err, path, key, "expected IPV4:PORT, [IPV6]:PORT or :PORT");
+		return -EINVAL;
+	}
 	free(ret->host);
 	*ret = a;
 	return 0;
@@ -2566,7 +2589,7 @@ static int run_from_json(json_t *j, struct service_run *run, struct cairn_error 
 {
 	int r;
 	const char *p = "run";
-	uint64_t v;
+	uint64_t v = 0;
 	if ((r = jget_argv(j, p, "command", true, &run->command, &run->n_command, err)) < 0 ||
 	    (r = jget_uint(j, p, "port", false, 1, 65535, &v, err)) < 0)
 		return r;
@@ -2580,7 +2603,7 @@ static int run_from_json(json_t *j, struct service_run *run, struct cairn_error 
 	json_t *jv;
 	json_object_foreach(env, k, jv)
 	{
-		const char *s;
+		const char *s = NULL;
 		if (!valid_var_name(k) || !jtext(jv, &s))
 			return jfail(err, "run.env", k, "expected a variable name and a string");
 		run->env[run->n_env].name = xstrdup(k);
@@ -2594,7 +2617,7 @@ static int run_from_json(json_t *j, struct service_run *run, struct cairn_error 
 	size_t n = json_array_size(secrets);
 	run->secrets = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
-		const char *s;
+		const char *s = NULL;
 		if (!jtext(json_array_get(secrets, i), &s) || !valid_var_name(s))
 			return jfail(err, p, "secrets", "expected an array of variable names");
 		if (env_has(run, s))
@@ -2617,7 +2640,7 @@ static int run_from_json(json_t *j, struct service_run *run, struct cairn_error 
 			return jfail(err, "run.volumes", k, "expected a volume name");
 		_cleanup_free_ char *vp = xasprintf("run.volumes.%s", k);
 		struct service_volume *vol = &run->volumes[run->n_volumes];
-		const char *s;
+		const char *s = NULL;
 		if ((r = jkeys(jv, "run.volumes", k, keys, err)) < 0 ||
 		    (r = jget_str(jv, vp, "path", false, NULL, &s, err)) < 0 ||
 		    (r = jget_bool(jv, vp, "single_writer", &vol->single_writer, err)) < 0 ||
@@ -2647,7 +2670,7 @@ static int run_from_json(json_t *j, struct service_run *run, struct cairn_error 
 			   &run->cpu_millis, err)) < 0)
 		return r;
 
-	const char *s;
+	const char *s = NULL;
 	if ((r = jget_str(j, p, "user", true, valid_user, &s, err)) < 0)
 		return r;
 	run->user = s ? xstrdup(s) : NULL;
@@ -2670,7 +2693,7 @@ static int health_from_json(json_t *j, struct service_health *h, struct cairn_er
 	const char *p = "health";
 	unsigned check = 0;
 	int r;
-	const char *s;
+	const char *s = NULL;
 	if ((r = jget_enum(j, p, "check", check_names, ELEMENTSOF(check_names), &check, err)) < 0)
 		return r;
 	h->check = check;
@@ -2732,7 +2755,7 @@ static int deploy_from_json(json_t *j, struct service_deploy *dp, struct cairn_e
 	if (!steps_valid(v, n))
 		return jfail(err, "deploy.canary", "steps",
 			     "expected increasing percents ending at 100");
-	uint64_t ppm;
+	uint64_t ppm = 0;
 	if ((r = jget_ns(c, "deploy.canary", "pause_ns", false, &dp->canary.pause_ns, err)) < 0 ||
 	    (r = jget_uint(c, "deploy.canary", "max_error_rate_ppm", false, 0, 1000000, &ppm,
 			   err)) < 0 ||
@@ -2768,12 +2791,12 @@ int service_config_from_json(json_t *j, struct service_config **ret, struct cair
 	int r;
 	if ((r = jkeys(j, "", "", keys, err)) < 0)
 		return r;
-	uint64_t version;
+	uint64_t version = 0;
 	if ((r = jget_uint(j, "", "version", false, SERVICE_CONFIG_VERSION, SERVICE_CONFIG_VERSION,
 			   &version, err)) < 0)
 		return r;
 	_cleanup_(service_config_freep) struct service_config *c = config_new();
-	const char *s;
+	const char *s = NULL;
 	if ((r = jget_str(j, "", "service", false, valid_name, &s, err)) < 0)
 		return r;
 	c->service = xstrdup(s);

@@ -64,10 +64,14 @@
  * Overrides are deep-merged: maps merge key by key, lists and scalars replace,
  * and a null (~) removes the key (RFC 7396). An override of health that names
  * one of http, tcp, exec replaces the base's probe. A null value anywhere means
- * the key is not given. Unknown keys, wrong types and duplicate keys are
- * errors; anchors, aliases and merge keys (<<) work, bounded by
- * SERVICE_FILE_MAX and SERVICE_NODES_MAX. No two environments may listen on
- * the same address.
+ * the key is not given; any other scalar is read from its text, quoted or not
+ * (port: "8080" is 8080; env: { DEBUG: false } is the text "false"). Booleans
+ * are true/false (True, TRUE...), not yes/no. Unknown keys, wrong types (a
+ * mapping where a list is expected...) and duplicate keys are errors; anchors,
+ * aliases and merge keys (<<) work, bounded by SERVICE_FILE_MAX and
+ * SERVICE_NODES_MAX; tags (!!str) are refused. The text must be UTF-8. No two
+ * environments may listen on clashing addresses (":80" clashes with any
+ * address on port 80).
  *
  * Errors are one line: "FILE:LINE: FIELD.PATH: what is wrong, what was
  * expected", e.g. "cairn.yml:7: run.port: expected an integer from 1 to 65535,

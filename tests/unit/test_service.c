@@ -67,59 +67,60 @@ static void digest_of(const char *text, const char *env, char out[72])
 }
 
 static const char design_example[] =
-	"service: hello\n"
-	"build: { dockerfile: Dockerfile, context: . }\n"
-	"run:\n"
-	"  command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n"
-	"  port: 8080\n"
-	"  env: { GREETING: hi }\n"
-	"  secrets: [API_TOKEN]          # injected at start, never stored in an image\n"
-	"  volumes: { data: /data }      # survives every replacement\n"
-	"  resources: { memory: 64M, pids: 64, cpu: 0.5 }\n"
-	"health: { http: /healthz, interval: 500ms, timeout: 1s, healthy_after: 2 }\n"
-	"deploy: { strategy: blue-green, drain_timeout: 10s, keep_previous: 1 }\n"
-	"environments:\n"
-	"  dev:  { replicas: 1, listen: 127.0.0.1:8081 }\n"
-	"  prod: { replicas: 3, listen: 127.0.0.1:8080, canary: { steps: [10, 50, 100], pause: 5s } "
-	"}\n";
+    "service: hello\n"
+    "build: { dockerfile: Dockerfile, context: . }\n"
+    "run:\n"
+    "  command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n"
+    "  port: 8080\n"
+    "  env: { GREETING: hi }\n"
+    "  secrets: [API_TOKEN]          # injected at start, never stored in an image\n"
+    "  volumes: { data: /data }      # survives every replacement\n"
+    "  resources: { memory: 64M, pids: 64, cpu: 0.5 }\n"
+    "health: { http: /healthz, interval: 500ms, timeout: 1s, healthy_after: 2 }\n"
+    "deploy: { strategy: blue-green, drain_timeout: 10s, keep_previous: 1 }\n"
+    "environments:\n"
+    "  dev:  { replicas: 1, listen: 127.0.0.1:8081 }\n"
+    "  prod: { replicas: 3, listen: 127.0.0.1:8080, canary: { steps: [10, 50, 100], pause: 5s } "
+    "}\n";
 
 static const char full_example[] =
-	"service: hello                      # required\n"
-	"build: { dockerfile: Dockerfile, context: . }\n"
-	"image: hello:v1\n"
-	"run:\n"
-	"  command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\"]\n"
-	"  port: 8080\n"
-	"  env: { GREETING: hi, WORKERS: 4, DEBUG: false }\n"
-	"  secrets: [API_TOKEN]\n"
-	"  volumes: { data: /data, cache: { path: /var/cache/, single_writer: true, read_only: false } }\n"
-	"  resources: { memory: 64M, pids: 64, cpu: 0.5 }\n"
-	"  user: \"1000:1000\"\n"
-	"  workdir: /app\n"
-	"  mode: http\n"
-	"health:\n"
-	"  http: /healthz\n"
-	"  interval: 500ms\n"
-	"  timeout: 1s\n"
-	"  healthy_after: 2\n"
-	"  unhealthy_after: 3\n"
-	"  start_period: 0s\n"
-	"deploy:\n"
-	"  strategy: blue-green\n"
-	"  max_surge: 1\n"
-	"  drain_timeout: 10s\n"
-	"  deploy_timeout: 60s\n"
-	"  keep_previous: 1\n"
-	"  keep_previous_running: true\n"
-	"  canary: { steps: [10, 50, 100], pause: 5s, max_error_rate: 0.01, min_requests: 20 }\n"
-	"environments:\n"
-	"  dev:  { replicas: 1, listen: 127.0.0.1:8081 }\n"
-	"  prod:\n"
-	"    replicas: 3\n"
-	"    listen: 127.0.0.1:8080\n"
-	"    admin: 127.0.0.1:9080\n"
-	"    run: { env: { GREETING: prod } }\n"
-	"    deploy: { strategy: canary }\n";
+    "service: hello                      # required\n"
+    "build: { dockerfile: Dockerfile, context: . }\n"
+    "image: hello:v1\n"
+    "run:\n"
+    "  command: [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\"]\n"
+    "  port: 8080\n"
+    "  env: { GREETING: hi, WORKERS: 4, DEBUG: false }\n"
+    "  secrets: [API_TOKEN]\n"
+    "  volumes: { data: /data, cache: { path: /var/cache/, single_writer: true, read_only: false } "
+    "}\n"
+    "  resources: { memory: 64M, pids: 64, cpu: 0.5 }\n"
+    "  user: \"1000:1000\"\n"
+    "  workdir: /app\n"
+    "  mode: http\n"
+    "health:\n"
+    "  http: /healthz\n"
+    "  interval: 500ms\n"
+    "  timeout: 1s\n"
+    "  healthy_after: 2\n"
+    "  unhealthy_after: 3\n"
+    "  start_period: 0s\n"
+    "deploy:\n"
+    "  strategy: blue-green\n"
+    "  max_surge: 1\n"
+    "  drain_timeout: 10s\n"
+    "  deploy_timeout: 60s\n"
+    "  keep_previous: 1\n"
+    "  keep_previous_running: true\n"
+    "  canary: { steps: [10, 50, 100], pause: 5s, max_error_rate: 0.01, min_requests: 20 }\n"
+    "environments:\n"
+    "  dev:  { replicas: 1, listen: 127.0.0.1:8081 }\n"
+    "  prod:\n"
+    "    replicas: 3\n"
+    "    listen: 127.0.0.1:8080\n"
+    "    admin: 127.0.0.1:9080\n"
+    "    run: { env: { GREETING: prod } }\n"
+    "    deploy: { strategy: canary }\n";
 
 static void test_design_example(void **state)
 {
@@ -303,10 +304,10 @@ static const char base_for_overrides[] = "service: web\n"
 					 "environments:\n"
 					 "  base: { listen: ':9000' }\n";
 
-static struct service_config *override(const char *env_yaml)
+static struct service_config * override(const char *env_yaml)
 {
-	_cleanup_free_ char *text = xasprintf("%s  o:\n    listen: ':9001'\n%s", base_for_overrides,
-					      env_yaml);
+	_cleanup_free_ char *text =
+	    xasprintf("%s  o:\n    listen: ':9001'\n%s", base_for_overrides, env_yaml);
 	return config_of(text, "o");
 }
 
@@ -314,7 +315,7 @@ static void test_overrides(void **state)
 {
 	/* run: maps merge key by key, lists replace, null removes */
 	struct service_config *c =
-		override("    run: { command: [/bin/other], env: { B: bb, C: c, A: ~ } }\n");
+	    override("    run: { command: [/bin/other], env: { B: bb, C: c, A: ~ } }\n");
 	assert_int_equal(c->run.n_command, 1);
 	assert_string_equal(c->run.command[0], "/bin/other");
 	assert_int_equal(c->run.port, 8080);
@@ -337,6 +338,14 @@ static void test_overrides(void **state)
 	assert_int_equal(c->health.n_exec, 2);
 	assert_int_equal(c->health.interval_ns, 2 * SEC);
 	assert_int_equal(c->health.timeout_ns, 3 * SEC);
+	service_config_free(c);
+	c = override("    health: { http: /ready }\n");
+	assert_int_equal(c->health.check, SERVICE_CHECK_HTTP);
+	assert_string_equal(c->health.http_path, "/ready");
+	assert_int_equal(c->health.interval_ns, 2 * SEC);
+	service_config_free(c);
+	c = override("    health: { tcp: true, http: ~ }\n");
+	assert_int_equal(c->health.check, SERVICE_CHECK_TCP);
 	service_config_free(c);
 	c = override("    health: ~\n");
 	assert_int_equal(c->health.check, SERVICE_CHECK_TCP);
@@ -382,8 +391,8 @@ static void test_overrides(void **state)
 	service_config_free(c);
 
 	/* the base environment is untouched by the others */
-	_cleanup_free_ char *text = xasprintf("%s  o:\n    listen: ':9001'\n    run: { port: 1 }\n",
-					      base_for_overrides);
+	_cleanup_free_ char *text =
+	    xasprintf("%s  o:\n    listen: ':9001'\n    run: { port: 1 }\n", base_for_overrides);
 	c = config_of(text, "base");
 	assert_int_equal(c->run.port, 8080);
 	service_config_free(c);
@@ -392,20 +401,24 @@ static void test_overrides(void **state)
 static void test_values(void **state)
 {
 	struct service_config *c = config_of(
-		"service: v\n"
-		"image: sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789\n"
-		"run:\n"
-		"  port: 1\n"
-		"  resources: { memory: 1GiB, pids: 4194304, cpu: 250m }\n"
-		"  workdir: /a/./b/../c//\n"
-		"  mode: tcp\n"
-		"health: { tcp: true, interval: 1m30s, timeout: 1.5h, start_period: 250us }\n"
-		"deploy: { drain_timeout: 1h2m3s4ms5ns, canary: { max_error_rate: 0 } }\n"
-		"environments:\n"
-		"  dev: { listen: '0.0.0.0:65535', replicas: 1000 }\n",
-		"dev");
-	assert_string_equal(c->image,
-			    "sha256:abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+	    "service: v\n"
+	    "image: sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789\n"
+	    "run:\n"
+	    "  port: 1\n"
+	    "  secrets: [B_2, A_1]\n"
+	    "  resources: { memory: 1GiB, pids: 4194304, cpu: 250m }\n"
+	    "  workdir: /a/./b/../c//\n"
+	    "  mode: tcp\n"
+	    "health: { tcp: true, interval: 1m30s, timeout: 1.5h, start_period: 250us }\n"
+	    "deploy: { drain_timeout: 1h2m3s4ms5ns, canary: { max_error_rate: 0 } }\n"
+	    "environments:\n"
+	    "  dev: { listen: '0.0.0.0:65535', replicas: 1000 }\n",
+	    "dev");
+	assert_string_equal(
+	    c->image, "sha256:abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+	assert_int_equal(c->run.n_secrets, 2);
+	assert_string_equal(c->run.secrets[0], "A_1");
+	assert_string_equal(c->run.secrets[1], "B_2");
 	assert_int_equal(c->run.memory_bytes, 1ull << 30);
 	assert_int_equal(c->run.pids, 4194304);
 	assert_int_equal(c->run.cpu_millis, 250);
@@ -452,122 +465,122 @@ static void test_errors(void **state)
 		const char *text;
 		const char *error;
 	} cases[] = {
-		/* a value of the wrong kind, on its line */
-		{"run:\n  port: eighty\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:4: run.port: expected an integer from 1 to 65535, got \"eighty\""},
-		{"run:\n  port: 0\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:4: run.port: expected an integer from 1 to 65535, got \"0\""},
-		/* unknown keys, everywhere */
-		{"run: { port: 80 }\nhealth:\n  http: /\n  intervall: 1s\n"
-		 "environments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:6: health.intervall: unknown key (expected one of: http, tcp, exec, "
-		 "interval, timeout, healthy_after, unhealthy_after, start_period)"},
-		{"run: { port: 80 }\nports: 1\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:4: ports: unknown key (expected one of: service, build, image, run, "
-		 "health, deploy, environments)"},
-		{"run: { port: 80 }\nenvironments:\n  dev:\n    listen: ':1'\n    replica: 2\n",
-		 "cairn.yml:7: environments.dev.replica: unknown key (expected one of: replicas, "
-		 "listen, admin, image, build, run, health, deploy, canary)"},
-		/* per-environment overrides name the environment */
-		{"run: { port: 80 }\nenvironments:\n  dev: { listen: ':1' }\n  prod:\n"
-		 "    listen: ':2'\n    run: { port: 99999 }\n",
-		 "cairn.yml:8: environments.prod.run.port: expected an integer from 1 to 65535, got "
-		 "\"99999\""},
-		{"run: { port: 80 }\nenvironments:\n  prod:\n    listen: ':2'\n"
-		 "    deploy: { canary: { stepz: [100] } }\n",
-		 "cairn.yml:7: environments.prod.deploy.canary.stepz: unknown key (expected one of: "
-		 "steps, pause, max_error_rate, min_requests)"},
-		{"run: { port: 80 }\nenvironments:\n  prod:\n    listen: ':2'\n"
-		 "    canary: { steps: [50, 20, 100] }\n",
-		 "cairn.yml:7: environments.prod.canary.steps[1]: expected a percent from 1 to 99 "
-		 "above the one before, got \"20\" (steps are a list of increasing percents ending "
-		 "at 100, like [10, 50, 100])"},
-		/* wrong types */
-		{"run: { port: 80, command: { a: b } }\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.command: expected a non-empty list of strings (argv), got a "
-		 "mapping"},
-		{"run: { port: 80, env: [A, B] }\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.env: expected a mapping of NAME: value, got a list"},
-		{"run: { port: 80, env: { A: [x] } }\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.env.A: expected a string, got a list"},
-		{"run: [port]\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run: expected a mapping with port, command, env, ..., got a list"},
-		{"run: { port: 80 }\nhealth: { tcp: yes }\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:4: health.tcp: expected true or false, got \"yes\""},
-		/* duplicate keys */
-		{"run:\n  port: 80\n  port: 81\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:5: run.port: duplicate key (first at line 4)"},
-		{"run: { port: 80 }\nenvironments: { dev: { listen: ':1' }, dev: { listen: ':2' } }\n",
-		 "cairn.yml:4: environments.dev: duplicate key (first at line 4)"},
-		/* YAML syntax, with libfyaml's line and column */
-		{"run: { port: 80\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:4:13: invalid YAML: missing comma in flow mapping"},
-		{"run:\n  port: \"80\n",
-		 "cairn.yml:4:10: invalid YAML: double-quoted scalar without closing quote"},
-		/* required fields */
-		{"run: { command: [x] }\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.port: required: the port the service listens on in its "
-		 "instance, 1 to 65535"},
-		{"environments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run: required: a mapping with at least port, at the top level or in "
-		 "environments.dev"},
-		{"run: { port: 80 }\nenvironments:\n  dev:\n    replicas: 2\n",
-		 "cairn.yml:5: environments.dev.listen: required: the address the router listens "
-		 "on for this environment, like 127.0.0.1:8080"},
-		{"run: { port: 80 }\n",
-		 "cairn.yml:1: environments: required: a mapping of 1 to 100 environments (name: { "
-		 "replicas, listen, ... })"},
-		/* other checks */
-		{"run: { port: 80, secrets: [A, B, A] }\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.secrets[2]: A is listed twice (also at line 3)"},
-		{"run: { port: 80, env: { A: x }, secrets: [A] }\n"
-		 "environments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.secrets[0]: A is also set in run.env (a variable is a secret or "
-		 "not)"},
-		{"run: { port: 80, volumes: { a: /d, b: /d/ } }\n"
-		 "environments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.volumes.b: /d is also the path of volume a"},
-		{"run: { port: 80, resources: { memory: 64 } }\n"
-		 "environments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.resources.memory: expected a size like 64M or 1G (from 1M to "
-		 "1024T), got \"64\""},
-		{"run: { port: 80 }\nhealth: { http: /a, exec: [x] }\n"
-		 "environments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:4: health.exec: only one of http, tcp, exec can be given (health.http "
-		 "is given too)"},
-		{"run: { port: 80 }\nhealth: { interval: 5 }\n"
-		 "environments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:4: health.interval: expected a duration like 500ms, 1s or 1m30s (above "
-		 "0, at most 8760h), got \"5\""},
-		{"run: { port: 80 }\ndeploy: { strategy: big-bang }\n"
-		 "environments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:4: deploy.strategy: expected blue-green, rolling or canary, got "
-		 "\"big-bang\""},
-		{"run: { port: 80 }\nenvironments:\n  dev: { listen: 'localhost:1' }\n",
-		 "cairn.yml:5: environments.dev.listen: expected IPV4:PORT, [IPV6]:PORT or :PORT "
-		 "(any address), got \"localhost:1\""},
-		{"run: { port: 80 }\nenvironments:\n  dev: { listen: '127.0.0.1:80' }\n"
-		 "  prod: { listen: ':80' }\n",
-		 "cairn.yml:6: environments.prod.listen: :80 clashes with 127.0.0.1:80 of "
-		 "environments.dev"},
-		{"run: { port: 80 }\nenvironments:\n  Dev: { listen: ':1' }\n",
-		 "cairn.yml:5: environments.Dev: expected an environment name of lowercase letters, "
-		 "digits and '-' (up to 63, starting with a letter or digit)"},
-		{"run: { port: 80 }\nenvironments:\n  prod:\n    listen: ':1'\n"
-		 "    deploy: { strategy: rolling }\n    canary: { pause: 1s }\n",
-		 "cairn.yml:8: environments.prod.canary: means deploy.strategy canary, but "
-		 "environments.prod.deploy.strategy is \"rolling\""},
-		{"build: /abs\nrun: { port: 80 }\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: build: expected a path relative to the directory of cairn.yml, got "
-		 "\"/abs\""},
-		/* YAML features we refuse */
-		{"run: { port: !!int 80 }\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.port: YAML tags (!!str, !foo) are not supported; quote the "
-		 "value to make it a string"},
-		{"run: { port: *p }\nenvironments: { dev: { listen: ':1' } }\n",
-		 "cairn.yml:3: run.port: alias *p: no anchor &p before it"},
-		{"run: { port: 80 }\nenvironments: { dev: { listen: ':1' } }\n---\nx: 1\n",
-		 "cairn.yml:5: only one YAML document is allowed (a second one starts here)"},
+	    /* a value of the wrong kind, on its line */
+	    {"run:\n  port: eighty\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:4: run.port: expected an integer from 1 to 65535, got \"eighty\""},
+	    {"run:\n  port: 0\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:4: run.port: expected an integer from 1 to 65535, got \"0\""},
+	    /* unknown keys, everywhere */
+	    {"run: { port: 80 }\nhealth:\n  http: /\n  intervall: 1s\n"
+	     "environments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:6: health.intervall: unknown key (expected one of: http, tcp, exec, "
+	     "interval, timeout, healthy_after, unhealthy_after, start_period)"},
+	    {"run: { port: 80 }\nports: 1\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:4: ports: unknown key (expected one of: service, build, image, run, "
+	     "health, deploy, environments)"},
+	    {"run: { port: 80 }\nenvironments:\n  dev:\n    listen: ':1'\n    replica: 2\n",
+	     "cairn.yml:7: environments.dev.replica: unknown key (expected one of: replicas, "
+	     "listen, admin, image, build, run, health, deploy, canary)"},
+	    /* per-environment overrides name the environment */
+	    {"run: { port: 80 }\nenvironments:\n  dev: { listen: ':1' }\n  prod:\n"
+	     "    listen: ':2'\n    run: { port: 99999 }\n",
+	     "cairn.yml:8: environments.prod.run.port: expected an integer from 1 to 65535, got "
+	     "\"99999\""},
+	    {"run: { port: 80 }\nenvironments:\n  prod:\n    listen: ':2'\n"
+	     "    deploy: { canary: { stepz: [100] } }\n",
+	     "cairn.yml:7: environments.prod.deploy.canary.stepz: unknown key (expected one of: "
+	     "steps, pause, max_error_rate, min_requests)"},
+	    {"run: { port: 80 }\nenvironments:\n  prod:\n    listen: ':2'\n"
+	     "    canary: { steps: [50, 20, 100] }\n",
+	     "cairn.yml:7: environments.prod.canary.steps[1]: expected a percent from 1 to 99 "
+	     "above the one before, got \"20\" (steps are a list of increasing percents ending "
+	     "at 100, like [10, 50, 100])"},
+	    /* wrong types */
+	    {"run: { port: 80, command: { a: b } }\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.command: expected a non-empty list of strings (argv), got a "
+	     "mapping"},
+	    {"run: { port: 80, env: [A, B] }\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.env: expected a mapping of NAME: value, got a list"},
+	    {"run: { port: 80, env: { A: [x] } }\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.env.A: expected a string, got a list"},
+	    {"run: [port]\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run: expected a mapping with port, command, env, ..., got a list"},
+	    {"run: { port: 80 }\nhealth: { tcp: yes }\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:4: health.tcp: expected true or false, got \"yes\""},
+	    /* duplicate keys */
+	    {"run:\n  port: 80\n  port: 81\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:5: run.port: duplicate key (first at line 4)"},
+	    {"run: { port: 80 }\nenvironments: { dev: { listen: ':1' }, dev: { listen: ':2' } }\n",
+	     "cairn.yml:4: environments.dev: duplicate key (first at line 4)"},
+	    /* YAML syntax, with libfyaml's line and column */
+	    {"run: { port: 80\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:4:13: invalid YAML: missing comma in flow mapping"},
+	    {"run:\n  port: \"80\n",
+	     "cairn.yml:4:10: invalid YAML: double-quoted scalar without closing quote"},
+	    /* required fields */
+	    {"run: { command: [x] }\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.port: required: the port the service listens on in its "
+	     "instance, 1 to 65535"},
+	    {"environments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run: required: a mapping with at least port, at the top level or in "
+	     "environments.dev"},
+	    {"run: { port: 80 }\nenvironments:\n  dev:\n    replicas: 2\n",
+	     "cairn.yml:5: environments.dev.listen: required: the address the router listens "
+	     "on for this environment, like 127.0.0.1:8080"},
+	    {"run: { port: 80 }\n",
+	     "cairn.yml:1: environments: required: a mapping of 1 to 100 environments (name: { "
+	     "replicas, listen, ... })"},
+	    /* other checks */
+	    {"run: { port: 80, secrets: [A, B, A] }\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.secrets[2]: A is listed twice (also at line 3)"},
+	    {"run: { port: 80, env: { A: x }, secrets: [A] }\n"
+	     "environments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.secrets[0]: A is also set in run.env (a variable is a secret or "
+	     "not)"},
+	    {"run: { port: 80, volumes: { a: /d, b: /d/ } }\n"
+	     "environments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.volumes.b: /d is also the path of volume a"},
+	    {"run: { port: 80, resources: { memory: 64 } }\n"
+	     "environments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.resources.memory: expected a size like 64M or 1G (from 1M to "
+	     "1024T), got \"64\""},
+	    {"run: { port: 80 }\nhealth: { http: /a, exec: [x] }\n"
+	     "environments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:4: health.exec: only one of http, tcp, exec can be given (health.http "
+	     "is given too)"},
+	    {"run: { port: 80 }\nhealth: { interval: 5 }\n"
+	     "environments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:4: health.interval: expected a duration like 500ms, 1s or 1m30s (above "
+	     "0, at most 8760h), got \"5\""},
+	    {"run: { port: 80 }\ndeploy: { strategy: big-bang }\n"
+	     "environments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:4: deploy.strategy: expected blue-green, rolling or canary, got "
+	     "\"big-bang\""},
+	    {"run: { port: 80 }\nenvironments:\n  dev: { listen: 'localhost:1' }\n",
+	     "cairn.yml:5: environments.dev.listen: expected IPV4:PORT, [IPV6]:PORT or :PORT "
+	     "(any address), got \"localhost:1\""},
+	    {"run: { port: 80 }\nenvironments:\n  dev: { listen: '127.0.0.1:80' }\n"
+	     "  prod: { listen: ':80' }\n",
+	     "cairn.yml:6: environments.prod.listen: :80 clashes with 127.0.0.1:80 of "
+	     "environments.dev"},
+	    {"run: { port: 80 }\nenvironments:\n  Dev: { listen: ':1' }\n",
+	     "cairn.yml:5: environments.Dev: expected an environment name of lowercase letters, "
+	     "digits and '-' (up to 63, starting with a letter or digit)"},
+	    {"run: { port: 80 }\nenvironments:\n  prod:\n    listen: ':1'\n"
+	     "    deploy: { strategy: rolling }\n    canary: { pause: 1s }\n",
+	     "cairn.yml:8: environments.prod.canary: means deploy.strategy canary, but "
+	     "environments.prod.deploy.strategy is \"rolling\""},
+	    {"build: /abs\nrun: { port: 80 }\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: build: expected a path relative to the directory of cairn.yml, got "
+	     "\"/abs\""},
+	    /* YAML features we refuse */
+	    {"run: { port: !!int 80 }\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.port: YAML tags (!!str, !foo) are not supported; quote the "
+	     "value to make it a string"},
+	    {"run: { port: *p }\nenvironments: { dev: { listen: ':1' } }\n",
+	     "cairn.yml:3: run.port: alias *p: no anchor &p before it"},
+	    {"run: { port: 80 }\nenvironments: { dev: { listen: ':1' } }\n---\nx: 1\n",
+	     "cairn.yml:5: only one YAML document is allowed (a second one starts here)"},
 	};
 	size_t failed = 0;
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -579,9 +592,10 @@ static void test_errors(void **state)
 			"environments");
 	parse_fails("- a\n", "cairn.yml:1: expected a mapping with service, run and environments, "
 			     "got a list");
-	parse_fails("service: Hello\n",
-		    "cairn.yml:1: service: expected a name of lowercase letters, digits and '-' (up "
-		    "to 63, starting with a letter or digit), got \"Hello\"");
+	parse_fails(
+	    "service: Hello\n",
+	    "cairn.yml:1: service: expected a name of lowercase letters, digits and '-' (up "
+	    "to 63, starting with a letter or digit), got \"Hello\"");
 	parse_fails("service: x\nrun: { port: 80 }\nenvironments: { dev: { listen: ':1' } }\n",
 		    "cairn.yml:3: image: required: give image (NAME[:TAG] or sha256:...) or build "
 		    "(or both), at the top level or in environments.dev");
@@ -589,15 +603,20 @@ static void test_errors(void **state)
 		    "environments: { dev: { listen: ':1' } }\n",
 		    "cairn.yml:2: image: expected NAME[:TAG] (lowercase name components, a tag of "
 		    "letters, digits, '_', '.', '-') or sha256:<64 hex digits>, got \"Bad/Name\"");
-	parse_fails("service: x\nbuild: .\n"
-		    "image: sha256:0000000000000000000000000000000000000000000000000000000000000000\n"
-		    "run: { port: 80 }\nenvironments: { dev: { listen: ':1' } }\n",
-		    "cairn.yml:3: image: with build, expected the NAME[:TAG] the built image gets, "
-		    "not an image id");
+	parse_fails(
+	    "service: x\nbuild: .\n"
+	    "image: sha256:0000000000000000000000000000000000000000000000000000000000000000\n"
+	    "run: { port: 80 }\nenvironments: { dev: { listen: ':1' } }\n",
+	    "cairn.yml:3: image: with build, expected the NAME[:TAG] the built image gets, "
+	    "not an image id");
 	/* control characters in values and keys stay on one line */
-	parse_fails("service: \"a\\nb\"\n",
-		    "cairn.yml:1: service: expected a name of lowercase letters, digits and '-' (up "
-		    "to 63, starting with a letter or digit), got \"a\\x0ab\"");
+	parse_fails(
+	    "service: \"a\\nb\"\n",
+	    "cairn.yml:1: service: expected a name of lowercase letters, digits and '-' (up "
+	    "to 63, starting with a letter or digit), got \"a\\x0ab\"");
+	/* invalid UTF-8 never reaches libfyaml (0.7.12 loops on it in a directive) */
+	parse_fails("service: x\n%\x92n:\n",
+		    "cairn.yml:2: not valid UTF-8 text, or a NUL character (cairn.yml is UTF-8)");
 	parse_fails("service: \"a\\0b\"\n",
 		    "cairn.yml:1: service: not valid UTF-8 text, or a NUL character");
 }
@@ -608,13 +627,15 @@ static void test_limits(void **state)
 	struct buf b = {0};
 	buf_puts(&b, "service: x\nx-0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
 	for (int i = 1; i < 10; i++)
-		buf_printf(&b, "x-%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i,
+		buf_printf(&b,
+			   "x-%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i,
 			   i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
 	struct service_file *f = NULL;
 	struct cairn_error err = {0};
 	assert_int_equal(service_parse("cairn.yml", b.data, b.len, &f, &err), -EINVAL);
-	assert_string_equal(err.msg, "cairn.yml:7: x-5[0]: more than 100000 YAML nodes once aliases "
-				     "are expanded");
+	assert_string_equal(err.msg,
+			    "cairn.yml:7: x-5[0]: more than 100000 YAML nodes once aliases "
+			    "are expanded");
 	error_clear(&err);
 	buf_free(&b);
 
@@ -719,7 +740,10 @@ static void test_json_round_trip(void **state)
 	assert_int_equal(service_config_from_json(j, &back, &err), -EINVAL);
 	assert_string_equal(err.msg, "config: deploy.canary: missing");
 	error_clear(&err);
-	assert_int_equal(service_config_from_json(json_array(), &back, &err), -EINVAL);
+	json_t *not_object = json_array();
+	assert_int_equal(service_config_from_json(not_object, &back, &err), -EINVAL);
+	assert_string_equal(err.msg, "config: expected an object");
+	json_decref(not_object);
 	error_clear(&err);
 	assert_null(back);
 	json_decref(j);
@@ -809,12 +833,12 @@ static void test_load(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_design_example),	cmocka_unit_test(test_full_example),
-		cmocka_unit_test(test_defaults),	cmocka_unit_test(test_overrides),
-		cmocka_unit_test(test_values),		cmocka_unit_test(test_anchors),
-		cmocka_unit_test(test_errors),		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_unknown_env),	cmocka_unit_test(test_json_round_trip),
-		cmocka_unit_test(test_digest_stable),	cmocka_unit_test(test_load),
+	    cmocka_unit_test(test_design_example), cmocka_unit_test(test_full_example),
+	    cmocka_unit_test(test_defaults),	   cmocka_unit_test(test_overrides),
+	    cmocka_unit_test(test_values),	   cmocka_unit_test(test_anchors),
+	    cmocka_unit_test(test_errors),	   cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_unknown_env),	   cmocka_unit_test(test_json_round_trip),
+	    cmocka_unit_test(test_digest_stable),  cmocka_unit_test(test_load),
 	};
 	return cmocka_run_group_tests_name("service", tests, NULL, NULL);
 }
