@@ -124,6 +124,13 @@ void api_print_progress(json_t *line, void *u)
 
 int api_finish(struct cli *cli, json_t *done)
 {
+	const char *event = json_string_value(json_object_get(done, "event"));
+	if (!event || !streq(event, "done")) {
+		fprintf(stderr, "cairn: the daemon closed the connection before the operation "
+				"finished (it may have stopped); see 'cairn releases ENV' for the "
+				"outcome\n");
+		return 1;
+	}
 	const char *outcome = json_string_value(json_object_get(done, "outcome"));
 	const char *reason = json_string_value(json_object_get(done, "reason"));
 	json_int_t number = json_integer_value(json_object_get(done, "release"));

@@ -286,6 +286,18 @@ bool instance_running(struct state *st, const char *id)
 	return alive;
 }
 
+/* The router's form of a health policy. */
+static json_t *health_json(const struct service_health *h)
+{
+	return json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:I}", "kind",
+			 h->check == SERVICE_CHECK_HTTP ? "http" : "tcp", "path",
+			 h->http_path ? h->http_path : "/", "interval_ms",
+			 (json_int_t)(h->interval_ns / 1000000), "timeout_ms",
+			 (json_int_t)(h->timeout_ns / 1000000), "healthy_after", (int)h->healthy_after,
+			 "unhealthy_after", (int)h->unhealthy_after, "start_period_ms",
+			 (json_int_t)(h->start_period_ns / 1000000));
+}
+
 int push_env(struct state *st, const struct service_config *cfg, const struct table *t,
 	     struct cairn_error *err)
 {
@@ -296,6 +308,18 @@ int push_env(struct state *st, const struct service_config *cfg, const struct ta
 	for (size_t k = 0; k < t->n && r == 0; k++) {
 		char **ids = NULL;
 		size_t n = 0;
+		/* each release is checked by its own health policy */
+		json_t *rh = NULL;
+		struct state_release rel = {0};
+		if (state_release_get(st, cfg->environment, t->v[k].release, &rel, NULL) == 0) {
+			json_t *rc = json_loads(rel.config, 0, NULL);
+			struct service_config *c = NULL;
+			if (rc && service_config_from_json(rc, &c, NULL) == 0)
+				rh = health_json(&c->health);
+			json_decref(rc);
+			service_config_free(c);
+		}
+		state_release_free(&rel);
 		r = state_release_instances(st, cfg->environment, t->v[k].release, &ids, &n, err);
 		for (size_t i = 0; i < n && r == 0; i++) {
 			int fd = instance_netns(st, ids[i], NULL);
@@ -307,12 +331,15 @@ int push_env(struct state *st, const struct service_config *cfg, const struct ta
 				break;
 			}
 			fds[n_fds] = fd;
-			json_array_append_new(bes, json_pack("{s:s, s:i, s:i, s:b, s:i}", "id", ids[i],
-							     "release", (int)t->v[k].release, "port",
-							     (int)cfg->run.port, "active",
-							     t->v[k].active, "fd", (int)n_fds));
+			json_t *be = json_pack("{s:s, s:i, s:i, s:b, s:i}", "id", ids[i], "release",
+					       (int)t->v[k].release, "port", (int)cfg->run.port,
+					       "active", t->v[k].active, "fd", (int)n_fds);
+			if (rh)
+				json_object_set(be, "health", rh);
+			json_array_append_new(bes, be);
 			n_fds++;
 		}
+		json_decref(rh);
 		strv_free_n(ids, n);
 	}
 	if (r < 0) {
@@ -330,14 +357,7 @@ int push_env(struct state *st, const struct service_config *cfg, const struct ta
 		snprintf(admin, sizeof(admin), strchr(ah, ':') ? "[%s]:%u" : "%s:%u", ah,
 			 cfg->admin.port);
 	}
-	const struct service_health *h = &cfg->health;
-	json_t *health = json_pack(
-		"{s:s, s:s, s:I, s:I, s:i, s:i, s:I}", "kind",
-		h->check == SERVICE_CHECK_HTTP ? "http" : "tcp", "path",
-		h->http_path ? h->http_path : "/", "interval_ms", (json_int_t)(h->interval_ns / 1000000),
-		"timeout_ms", (json_int_t)(h->timeout_ns / 1000000), "healthy_after",
-		(int)h->healthy_after, "unhealthy_after", (int)h->unhealthy_after, "start_period_ms",
-		(json_int_t)(h->start_period_ns / 1000000));
+	json_t *health = health_json(&cfg->health);
 	json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "op", "env", "env",
 				cfg->environment, "listen", listen, "admin", admin, "mode",
 				cfg->run.mode == SERVICE_MODE_TCP ? "tcp" : "http",

@@ -217,11 +217,18 @@ static int wait_healthy(struct op *o, char **ids, size_t n, int64_t deadline_ms,
 			return 0;
 		for (size_t i = 0; i < n; i++)
 			if (!instance_running(o->st, ids[i])) {
-				struct state_instance in = {0};
+				/* the monitor records the exit a moment after the pid
+				 * is gone: wait for it, briefly */
 				int code = -1;
-				if (state_instance_find(o->st, ids[i], &in, NULL) == 0)
-					code = in.exit_code;
-				state_instance_free(&in);
+				for (int k = 0; k < 100 && code < 0; k++) {
+					struct state_instance in = {0};
+					if (state_instance_find(o->st, ids[i], &in, NULL) == 0 &&
+					    streq(in.state, "exited"))
+						code = in.exit_code;
+					state_instance_free(&in);
+					if (code < 0)
+						usleep(10000);
+				}
 				return error_set(err, ECHILD,
 						 "instance %s ended (exit code %d) before it was "
 						 "healthy",

@@ -14,12 +14,14 @@
  *    "health":{"kind":"http"|"tcp","path":"/","interval_ms":N,"timeout_ms":N,
  *              "healthy_after":N,"unhealthy_after":N,"start_period_ms":N},
  *    "weights":{"3":90,"4":10},
- *    "backends":[{"id":"...","release":3,"port":8080,"active":true,"fd":0}]}
+ *    "backends":[{"id":"...","release":3,"port":8080,"active":true,"fd":0,
+ *                 "health":{...}}]}
  *      The whole table of the environment, applied at once: a request that
  *      starts after it sees only the new table. "fd" indexes the attached
  *      descriptors (a network namespace; -1 for a backend the router has).
  *      "active": in rotation; an inactive backend is only health-checked
  *      (a new release before the switch, a previous one kept warm).
+ *      A backend's "health" (its release's policy) overrides the env's.
  *      Backends absent from the table drain: no new request, and once their
  *      requests finished (or drain_timeout passed) they are forgotten.
  *   {"op":"remove","env":"prod"}                   -> stop serving it
@@ -165,7 +167,9 @@ struct backend {
 	bool removed; /* out of the table: draining */
 	int64_t added;
 	struct loop_timer *drain_timer;
-	/* health */
+	/* health: the policy of its release (a new release may check another
+	 * path than the live one) */
+	struct health_cfg hc;
 	enum health health;
 	unsigned passes, fails;
 	char last_error[160];
@@ -379,19 +383,19 @@ static void hc_result(struct backend *be, bool ok, const char *why)
 		be->fails = 0;
 		be->passes++;
 		be->last_error[0] = 0;
-		if (be->health != H_HEALTHY && be->passes >= be->env->hc.healthy_after)
+		if (be->health != H_HEALTHY && be->passes >= be->hc.healthy_after)
 			be->health = H_HEALTHY;
 		return;
 	}
 	snprintf(be->last_error, sizeof(be->last_error), "%s", why);
 	/* failures in the start period do not count against a new backend */
-	if (be->health == H_STARTING && loop_now(R.loop) - be->added < be->env->hc.start_period)
+	if (be->health == H_STARTING && loop_now(R.loop) - be->added < be->hc.start_period)
 		return;
 	be->passes = 0;
 	be->fails++;
-	if (be->health == H_HEALTHY && be->fails >= be->env->hc.unhealthy_after)
+	if (be->health == H_HEALTHY && be->fails >= be->hc.unhealthy_after)
 		be->health = H_UNHEALTHY;
-	else if (be->health == H_STARTING && be->fails >= be->env->hc.unhealthy_after)
+	else if (be->health == H_STARTING && be->fails >= be->hc.unhealthy_after)
 		be->health = H_UNHEALTHY;
 }
 
@@ -405,7 +409,7 @@ static void hc_finish(struct backend *be, bool ok, const char *why)
 	iob_free(&be->hc_in);
 	be->hc_timer = loop_timer_cancel(R.loop, be->hc_timer);
 	hc_result(be, ok, why);
-	hc_schedule(be, be->env->hc.interval);
+	hc_schedule(be, be->hc.interval);
 }
 
 static void hc_timeout(struct loop *l, void *u)
@@ -426,7 +430,7 @@ static void hc_event(struct loop *l, int fd, uint32_t ev, void *u)
 			hc_finish(be, false, strerror(soerr));
 			return;
 		}
-		if (!be->env->hc.http) {
+		if (!be->hc.http) {
 			hc_finish(be, true, NULL);
 			return;
 		}
@@ -434,7 +438,7 @@ static void hc_event(struct loop *l, int fd, uint32_t ev, void *u)
 		int n = snprintf(req, sizeof(req),
 				 "GET %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cairn-health\r\n"
 				 "Connection: close\r\n\r\n",
-				 be->env->hc.path);
+				 be->hc.path);
 		if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
 			hc_finish(be, false, "cannot send the request");
 			return;
@@ -467,7 +471,7 @@ static void hc_start(struct loop *l, void *u)
 	int fd = backend_socket(be);
 	if (fd < 0) {
 		hc_result(be, false, strerror(-fd));
-		hc_schedule(be, be->env->hc.interval);
+		hc_schedule(be, be->hc.interval);
 		return;
 	}
 	be->hc_fd = fd;
@@ -475,10 +479,10 @@ static void hc_start(struct loop *l, void *u)
 	if (loop_add(R.loop, fd, EPOLLOUT, hc_event, be) < 0) {
 		close(fd);
 		be->hc_fd = -1;
-		hc_schedule(be, be->env->hc.interval);
+		hc_schedule(be, be->hc.interval);
 		return;
 	}
-	be->hc_timer = loop_timer_add(R.loop, be->env->hc.timeout, hc_timeout, be);
+	be->hc_timer = loop_timer_add(R.loop, be->hc.timeout, hc_timeout, be);
 }
 
 static void hc_schedule(struct backend *be, int64_t after)
@@ -1742,6 +1746,25 @@ static int64_t ms_field(json_t *o, const char *key, int64_t def)
 		       : def;
 }
 
+/* A health policy from {"kind","path","interval_ms","timeout_ms",
+ * "healthy_after","unhealthy_after","start_period_ms"}. */
+static void health_parse(json_t *h, struct health_cfg *hc)
+{
+	const char *kind = json_string_value(json_object_get(h, "kind"));
+	const char *path = json_string_value(json_object_get(h, "path"));
+	hc->http = kind && streq(kind, "http");
+	snprintf(hc->path, sizeof(hc->path), "%s", path && path[0] == '/' ? path : "/");
+	hc->interval = ms_field(h, "interval_ms", 1000000000LL);
+	if (hc->interval < 10000000LL)
+		hc->interval = 10000000LL;
+	hc->timeout = ms_field(h, "timeout_ms", 1000000000LL);
+	hc->start_period = ms_field(h, "start_period_ms", 0);
+	json_int_t ha = json_integer_value(json_object_get(h, "healthy_after"));
+	json_int_t ua = json_integer_value(json_object_get(h, "unhealthy_after"));
+	hc->healthy_after = ha > 0 ? (unsigned)ha : 1;
+	hc->unhealthy_after = ua > 0 ? (unsigned)ua : 3;
+}
+
 static struct env *env_find(const char *name)
 {
 	for (struct env *e = R.envs; e; e = e->next)
@@ -1841,20 +1864,7 @@ static int control_env(json_t *msg, const int *fds, size_t n_fds, struct cairn_e
 		R.envs = e;
 	}
 	e->tcp = mode && streq(mode, "tcp");
-	json_t *h = json_object_get(msg, "health");
-	const char *kind = json_string_value(json_object_get(h, "kind"));
-	const char *path = json_string_value(json_object_get(h, "path"));
-	e->hc.http = kind && streq(kind, "http");
-	snprintf(e->hc.path, sizeof(e->hc.path), "%s", path && path[0] == '/' ? path : "/");
-	e->hc.interval = ms_field(h, "interval_ms", 1000000000LL);
-	if (e->hc.interval < 10000000LL)
-		e->hc.interval = 10000000LL;
-	e->hc.timeout = ms_field(h, "timeout_ms", 1000000000LL);
-	e->hc.start_period = ms_field(h, "start_period_ms", 0);
-	json_int_t ha = json_integer_value(json_object_get(h, "healthy_after"));
-	json_int_t ua = json_integer_value(json_object_get(h, "unhealthy_after"));
-	e->hc.healthy_after = ha > 0 ? (unsigned)ha : 1;
-	e->hc.unhealthy_after = ua > 0 ? (unsigned)ua : 3;
+	health_parse(json_object_get(msg, "health"), &e->hc);
 	e->drain_timeout = ms_field(msg, "drain_timeout_ms", 10000000000LL);
 	/* weights */
 	free(e->w);
@@ -1902,6 +1912,7 @@ static int control_env(json_t *msg, const int *fds, size_t n_fds, struct cairn_e
 			snprintf(be->id, sizeof(be->id), "%s", id);
 			be->netns = fcntl(fds[fd], F_DUPFD_CLOEXEC, 3);
 			be->added = loop_now(R.loop);
+			be->hc = e->hc;
 			hc_schedule(be, 0);
 		} else if (fd >= 0) {
 			/* a fresh namespace fd for a known backend replaces the old */
@@ -1911,6 +1922,12 @@ static int control_env(json_t *msg, const int *fds, size_t n_fds, struct cairn_e
 		be->release = (unsigned)json_integer_value(json_object_get(b, "release"));
 		be->port = (uint16_t)json_integer_value(json_object_get(b, "port"));
 		be->active = json_is_true(json_object_get(b, "active"));
+		/* the backend's own policy, else the environment's */
+		json_t *bh = json_object_get(b, "health");
+		if (json_is_object(bh))
+			health_parse(bh, &be->hc);
+		else
+			be->hc = e->hc;
 		table[n++] = be;
 	}
 	/* what is no longer in the table drains */
