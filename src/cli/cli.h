@@ -56,6 +56,8 @@ _printf_(1, 2) int cli_fail(const char *fmt, ...);
 _printf_(2, 3) int cli_usage(const struct command *cmd, const char *fmt, ...);
 /* Print the error and return 1. */
 int cli_error(const struct cairn_error *err);
+/* The same, then release err's message. */
+int cli_error_clear(struct cairn_error *err);
 _printf_(1, 2) void cli_warn(const char *fmt, ...);
 void cli_command_help(const struct command *cmd, FILE *f);
 /* Reset getopt before a command parses its arguments. */

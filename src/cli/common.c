@@ -39,6 +39,13 @@ int cli_error(const struct cairn_error *err)
 	return cli_fail("%s", error_message(err));
 }
 
+int cli_error_clear(struct cairn_error *err)
+{
+	int r = cli_error(err);
+	error_clear(err);
+	return r;
+}
+
 void cli_warn(const char *fmt, ...)
 {
 	va_list ap;

@@ -25,6 +25,6 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (!exe)
 		return cli_fail("/proc/self/exe: %s", strerror(errno));
 	if (daemon_main(cli->root, exe, &err) < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	return 0;
 }

@@ -128,7 +128,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	_cleanup_(service_file_freep) struct service_file *f = NULL;
 	_cleanup_(service_config_freep) struct service_config *cfg = NULL;
 	if (service_load(file, &f, &err) < 0 || service_env(f, env, &cfg, &err) < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	if (strategy) {
 		if (streq(strategy, "blue-green"))
 			cfg->deploy.strategy = SERVICE_STRATEGY_BLUE_GREEN;
@@ -143,18 +143,18 @@ static int run(struct cli *cli, int argc, char **argv)
 	/* the daemon must be there before anything is built */
 	json_t *ping = NULL;
 	if (api_call(cli, "GET", "/v1/ping", NULL, NULL, NULL, &ping, &err) < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	json_decref(ping);
 	char id[DIGEST_STR_LEN];
 	if (pick_image(cli, file, cfg, image, id, &err) < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	json_t *body = json_pack("{s:s, s:s, s:o, s:s}", "env", env, "image", id, "config",
 				 service_config_json(cfg), "trigger", "deploy");
 	json_t *done = NULL;
 	int r = api_call(cli, "POST", "/v1/deploy", body, api_print_progress, cli, &done, &err);
 	json_decref(body);
 	if (r < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	r = api_finish(cli, done);
 	json_decref(done);
 	return r;

@@ -39,14 +39,14 @@ static int run(struct cli *cli, int argc, char **argv)
 	_cleanup_(service_file_freep) struct service_file *f = NULL;
 	_cleanup_(service_config_freep) struct service_config *cfg = NULL;
 	if (service_load(file, &f, &err) < 0 || service_env(f, argv[optind + 1], &cfg, &err) < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	json_t *body = json_pack("{s:s, s:s, s:o}", "from", argv[optind], "to", argv[optind + 1],
 				 "config", service_config_json(cfg));
 	json_t *done = NULL;
 	int r = api_call(cli, "POST", "/v1/promote", body, api_print_progress, cli, &done, &err);
 	json_decref(body);
 	if (r < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	r = api_finish(cli, done);
 	json_decref(done);
 	return r;

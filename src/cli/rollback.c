@@ -46,7 +46,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	int r = api_call(cli, "POST", "/v1/rollback", body, api_print_progress, cli, &done, &err);
 	json_decref(body);
 	if (r < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	r = api_finish(cli, done);
 	json_decref(done);
 	return r;

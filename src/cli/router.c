@@ -24,6 +24,6 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (mkdir(cli->root, 0700) < 0 && errno != EEXIST)
 		return cli_fail("%s: %s", cli->root, strerror(errno));
 	if (router_main(path, &err) < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	return 0;
 }

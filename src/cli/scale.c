@@ -26,7 +26,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	r = api_call(cli, "POST", "/v1/scale", body, api_print_progress, cli, &done, &err);
 	json_decref(body);
 	if (r < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	r = api_finish(cli, done);
 	json_decref(done);
 	return r;

@@ -23,7 +23,7 @@ static int run(struct cli *cli, int argc, char **argv)
 					    : xstrdup("/v1/status");
 	json_t *ans = NULL;
 	if (api_call(cli, "GET", path, NULL, NULL, NULL, &ans, &err) < 0)
-		return cli_error(&err);
+		return cli_error_clear(&err);
 	if (cli->json) {
 		print_json(ans);
 		return 0;
