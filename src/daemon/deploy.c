@@ -991,6 +991,117 @@ void op_promote(int fd, json_t *body)
 	op_end(&o);
 }
 
+/* Scale: a new release with the live one's image, its config with another
+ * replica count, adopting the live instances; it starts what is missing
+ * (healthy before it counts) or drains and removes what is too many. The
+ * instances that serve are never replaced. */
+static unsigned scale(struct op *o, const struct state_release *live, struct service_config *cfg,
+		      const char *trigger)
+{
+	struct cairn_error err = {0};
+	json_t *cj = service_config_json(cfg);
+	_cleanup_free_ char *ctext = json_dumps(cj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(cj);
+	struct state_release rel = {
+		.env = (char *)o->env,
+		.service = cfg->service,
+		.config = ctext,
+		.state = (char *)"deploying",
+		.trigger = (char *)trigger,
+	};
+	memcpy(rel.image, live->image, sizeof(rel.image));
+	service_config_digest(cfg, rel.config_digest);
+	int r = state_begin(o->st, &err);
+	if (r == 0) {
+		r = state_release_create(o->st, &rel, &err);
+		if (r == 0)
+			r = state_release_move_instances(o->st, o->env, live->number, rel.number, &err);
+		if (r == 0)
+			r = state_commit(o->st, &err);
+		else
+			state_rollback(o->st);
+	}
+	if (r < 0) {
+		done_line(o, "failed", 0, live->image, error_message(&err), NULL);
+		error_clear(&err);
+		return 0;
+	}
+	unsigned number = rel.number;
+	int64_t t0 = mono_ms();
+	event(o, "release.create", number, trigger);
+	char **cur = NULL;
+	size_t n_cur = 0;
+	(void)state_release_instances(o->st, o->env, number, &cur, &n_cur, NULL);
+	progress(o, "release", "v%u of %s: v%u's %zu instances, %u wanted (%s)", number, o->env,
+		 live->number, n_cur, cfg->replicas, trigger);
+	struct table t = {0};
+	table_add(&t, number, true);
+	unsigned warm[16];
+	size_t n_warm = warm_releases(o, warm, ELEMENTSOF(warm), live->number);
+	for (size_t i = 0; i < n_warm; i++)
+		table_add(&t, warm[i], false);
+	r = push_env(o->st, cfg, &t, &err);
+	/* more: new instances, healthy before the release counts */
+	char (*ids)[40] = xcalloc(cfg->replicas + 1, sizeof(*ids));
+	char **idv = xcalloc(cfg->replicas + 1, sizeof(char *));
+	size_t n_new = 0;
+	for (unsigned k = 0; r == 0 && n_cur + n_new < cfg->replicas; k++) {
+		r = start_instance(o, cfg, live->image, number, (unsigned)(n_cur + n_new + 1),
+				   ids[n_new], &err);
+		if (r == 0) {
+			idv[n_new] = ids[n_new];
+			n_new++;
+		}
+	}
+	if (r == 0 && n_new) {
+		r = push_env(o->st, cfg, &t, &err);
+		if (r == 0)
+			r = wait_healthy(o, idv, n_new,
+					 mono_ms() + cfg->deploy.deploy_timeout_ns / 1000000, &err);
+	}
+	if (r < 0) {
+		_cleanup_free_ char *reason = xstrdup(error_message(&err));
+		for (size_t i = 0; i < n_new; i++)
+			retire_one(o, cfg, &t, idv[i]);
+		(void)state_release_move_instances(o->st, o->env, number, live->number, NULL);
+		struct service_config *old_cfg = NULL;
+		struct table back = {0};
+		table_add(&back, live->number, true);
+		for (size_t i = 0; i < n_warm; i++)
+			table_add(&back, warm[i], false);
+		if (release_config(live, &old_cfg, NULL) == 0)
+			(void)push_env(o->st, old_cfg, &back, NULL);
+		service_config_free(old_cfg);
+		(void)state_release_set_state(o->st, o->env, number, "failed", reason, true, NULL);
+		event(o, "release.fail", number, reason);
+		done_line(o, "failed", number, live->image, reason, NULL);
+		error_clear(&err);
+		strv_free_n(cur, n_cur);
+		free(ids);
+		free(idv);
+		return 0;
+	}
+	/* fewer: the last ones drain and go */
+	for (size_t i = n_cur; i > cfg->replicas; i--)
+		retire_one(o, cfg, &t, cur[i - 1]);
+	if (state_begin(o->st, NULL) == 0) {
+		(void)state_release_set_state(o->st, o->env, number, "live", "", true, NULL);
+		_cleanup_free_ char *why = xasprintf("its instances serve v%u", number);
+		(void)state_release_set_state(o->st, o->env, live->number, "retired", why, false,
+					      NULL);
+		if (state_commit(o->st, NULL) < 0)
+			state_rollback(o->st);
+	}
+	event(o, "release.live", number, trigger);
+	json_t *timings = json_pack("{s:I}", "total_ms", (json_int_t)(mono_ms() - t0));
+	done_line(o, "live", number, live->image, NULL, timings);
+	json_decref(timings);
+	strv_free_n(cur, n_cur);
+	free(ids);
+	free(idv);
+	return number;
+}
+
 void op_scale(int fd, json_t *body)
 {
 	const char *env = json_string_value(json_object_get(body, "env"));
@@ -1013,8 +1124,7 @@ void op_scale(int fd, json_t *body)
 	} else {
 		cfg->replicas = (uint32_t)json_integer_value(jn);
 		_cleanup_free_ char *trigger = xasprintf("scale to %u", cfg->replicas);
-		struct deploy_req req = {env, live.image, cfg, trigger};
-		(void)deploy(&o, &req);
+		(void)scale(&o, &live, cfg, trigger);
 	}
 	error_clear(&err);
 	service_config_free(cfg);

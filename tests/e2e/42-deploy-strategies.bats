@@ -102,3 +102,26 @@ set_broken_page() {
 	[[ "$stderr" == *"volume data is single-writer"* ]]
 	page_is "$PROD_URL" "hello from v2"
 }
+
+@test "scale: the serving instances are kept (a new release adopts them); only the difference starts or stops" {
+	PROD_REPLICAS=2
+	write_service
+	daemon_start
+	deploy_ok prod
+	local before after
+	before=$(jget "$(status_json prod)" "' '.join(sorted(i['id'] for i in j['envs']['prod']['instances']))")
+	run --separate-stderr cairn scale prod 3
+	show
+	[ "$status" -eq 0 ]
+	after=$(jget "$(status_json prod)" "' '.join(sorted(i['id'] for i in j['envs']['prod']['instances']))")
+	for id in $before; do
+		[[ " $after " == *" $id "* ]]
+	done
+	[ "$(healthy_count prod)" = 3 ]
+	run --separate-stderr cairn scale prod 1
+	show
+	[ "$status" -eq 0 ]
+	[ "$(healthy_count prod)" = 1 ]
+	[ "$(rel_states prod)" = "v3=live v2=retired v1=retired" ]
+	page_is "$PROD_URL" "hello from v1"
+}
