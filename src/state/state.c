@@ -557,6 +557,26 @@ void strv_free_n(char **v, size_t n)
 	free(v);
 }
 
+/* Every row's first column of a prepared statement, as strings. */
+static int query_strings(struct state *st, sqlite3_stmt *s, const char *what, char ***ret,
+			 size_t *ret_n, struct cairn_error *err)
+{
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		v = xgrow(v, &cap, n + 1, sizeof(*v));
+		v[n++] = xstrdup(col_text(s, 0));
+	}
+	if (rc != SQLITE_DONE) {
+		strv_free_n(v, n);
+		return db_error(st, err, what);
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 int state_gc_roots(struct state *st, char ***ret, size_t *ret_n, struct cairn_error *err)
 {
 	/* One query per kind of root; releases join this list later. */
@@ -843,20 +863,7 @@ int state_cache_trees(struct state *st, char ***ret, size_t *ret_n, struct cairn
 	int r = prepare(st, "SELECT DISTINCT tree FROM build_cache", &s, err);
 	if (r < 0)
 		return r;
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		v = xgrow(v, &cap, n + 1, sizeof(*v));
-		v[n++] = xstrdup(col_text(s, 0));
-	}
-	if (rc != SQLITE_DONE) {
-		strv_free_n(v, n);
-		return db_error(st, err, "listing the build cache");
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	return query_strings(st, s, "listing the build cache", ret, ret_n, err);
 }
 
 int state_cache_clear(struct state *st, uint64_t *ret_n, struct cairn_error *err)
@@ -1149,19 +1156,7 @@ int state_release_instances(struct state *st, const char *env, unsigned number, 
 		return rc;
 	sqlite3_bind_text(s, 1, env, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, number);
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		v = xgrow(v, &cap, n + 1, sizeof(*v));
-		v[n++] = xstrdup(col_text(s, 0));
-	}
-	if (rc != SQLITE_DONE) {
-		strv_free_n(v, n);
-		return db_error(st, err, "reading a release's instances");
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	return query_strings(st, s, "reading a release's instances", ret, ret_n, err);
 }
 
 int state_envs(struct state *st, char ***ret, size_t *ret_n, struct cairn_error *err)
@@ -1170,19 +1165,7 @@ int state_envs(struct state *st, char ***ret, size_t *ret_n, struct cairn_error 
 	int rc = prepare(st, "SELECT DISTINCT env FROM releases ORDER BY env", &s, err);
 	if (rc < 0)
 		return rc;
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		v = xgrow(v, &cap, n + 1, sizeof(*v));
-		v[n++] = xstrdup(col_text(s, 0));
-	}
-	if (rc != SQLITE_DONE) {
-		strv_free_n(v, n);
-		return db_error(st, err, "listing environments");
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	return query_strings(st, s, "listing environments", ret, ret_n, err);
 }
 
 int state_event_list(struct state *st, const char *subject_prefix, size_t limit,
