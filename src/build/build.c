@@ -891,11 +891,6 @@ static int run_step(struct builder *b, struct stage *sg, const struct df_instr *
 	return 0;
 }
 
-static const char *net_name(enum net_mode n)
-{
-	return n == NET_HOST ? "host" : n == NET_NONE ? "none" : "private";
-}
-
 static int do_run(struct builder *b, struct stage *sg, const struct df_instr *in, bool *cached)
 {
 	enum net_mode net = b->o->net;
@@ -962,7 +957,6 @@ static int do_run(struct builder *b, struct stage *sg, const struct df_instr *in
 		}
 		error_clear(&e);
 	}
-	(void)net_name;
 	r = run_step(b, sg, in, argv, env, net);
 	if (r == 0)
 		r = stage_tree_id(b, sg, NULL);

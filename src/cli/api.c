@@ -43,7 +43,7 @@ int api_call(struct cli *cli, const char *method, const char *path, json_t *body
 	struct http_parser hp;
 	http_parser_init(&hp, 0);
 	struct http_message m;
-	size_t body_at = 0, line_at = 0;
+	size_t line_at = 0;
 	int status = 0;
 	json_t *last = NULL;
 	int r = 0;
@@ -65,7 +65,7 @@ int api_call(struct cli *cli, const char *method, const char *path, json_t *body
 			if (q == 0)
 				continue;
 			status = m.status;
-			body_at = line_at = m.head_len;
+			line_at = m.head_len;
 		}
 		/* complete lines */
 		for (;;) {
@@ -83,7 +83,6 @@ int api_call(struct cli *cli, const char *method, const char *path, json_t *body
 			last = j;
 		}
 	}
-	(void)body_at;
 	buf_free(&b);
 	if (r < 0) {
 		json_decref(last);

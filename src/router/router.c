@@ -939,15 +939,17 @@ static int feed_request_body(struct client *c)
 				       &he);
 		if (r < 0)
 			return r;
-		if (c->retryable) {
-			if (iob_size(&c->copy) + used > RETRY_COPY_MAX) {
-				c->retryable = false;
-				iob_free(&c->copy);
-			} else
-				iob_put(&c->copy, c->in.data + c->in.off, used);
-		}
 		if (c->up)
 			iob_put(&c->up->out, c->in.data + c->in.off, used);
+		/* before a backend is chosen the copy is the only place the bytes
+		 * are: it keeps them whatever their size */
+		if (c->retryable || !c->up) {
+			iob_put(&c->copy, c->in.data + c->in.off, used);
+			if (iob_size(&c->copy) > RETRY_COPY_MAX)
+				c->retryable = false;
+		}
+		if (!c->retryable && c->up)
+			iob_free(&c->copy);
 		iob_drop(&c->in, used);
 	}
 	c->req_sent_all = c->reqb.done;
@@ -1009,14 +1011,12 @@ static void dispatch(struct client *c)
 		up->status = 0;
 		http_parser_init(&up->rp, 0);
 		be->outstanding++;
-		if (!c->retryable && c->attempts) {
-			client_error(c, 502); /* cannot happen: retries need the copy */
-			return;
-		}
+		/* the request so far; a body still arriving follows from the
+		 * client (feed_request_body); a retry only happens with the
+		 * whole request in the copy (upstream_failed) */
 		iob_put(&up->out, c->copy.data + c->copy.off, iob_size(&c->copy));
-		if (!c->retryable) {
-			/* the body goes on streaming from the client */
-		}
+		if (!c->retryable)
+			iob_free(&c->copy);
 		if (up->st == UP_BUSY)
 			upstream_flush(up);
 		else
