@@ -39,12 +39,14 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -195,9 +197,9 @@ struct release_weight {
 
 struct env {
 	char name[64];
-	char listen[96], admin[96];
+	char listen[96];
 	bool tcp;
-	int lfd, afd;
+	int lfd;
 	struct health_cfg hc;
 	int64_t drain_timeout;
 	struct backend **bes; /* the table */
@@ -261,26 +263,61 @@ struct upstream {
 	int64_t idle_since;
 };
 
-struct admin_conn {
-	int fd;
-	struct env *env;
-	struct iobuf in, out;
+/* A message to a worker: a control message to apply (the main thread waits
+ * for every worker's answer), a health change from worker 0, a passive
+ * failure for worker 0 to count, or the order to stop. */
+enum msg_kind { M_CONTROL, M_HEALTH, M_FAIL, M_STOP };
+
+struct batch {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned left;
 };
 
+#define LFD_KEEP (-2)
+
+struct msg {
+	enum msg_kind kind;
+	struct msg *next;
+	/* M_CONTROL: owned by the main thread */
+	json_t *in;
+	const int *fds;
+	size_t n_fds;
+	int lfd; /* "env": the worker's own listener: LFD_KEEP, -1 (none) or new */
+	json_t *out;
+	struct batch *batch;
+	/* M_HEALTH, M_FAIL: owned by the receiver */
+	char env[64], id[72];
+	enum health health;
+	char why[160];
+};
+
+/* One worker: a thread with its own loop, listeners (SO_REUSEPORT), clients,
+ * copy of every table, upstream pools and counters. Nothing of the data path
+ * is shared between workers; worker 0 alone runs health checks and tells
+ * the others what changed. */
 struct router {
+	unsigned index;
+	pthread_t thread;
 	struct loop *loop;
-	int ctl_fd;
+	int efd; /* the mailbox's eventfd */
+	pthread_mutex_t mu;
+	struct msg *head, *tail;
 	int host_netns;
-	int sfd; /* signalfd */
 	struct env *envs;
 	struct client *free_clients;
 	struct client *clients;
 	struct upstream *free_ups;
 	bool stopping;
 	uint64_t n_clients;
+	int64_t stop_deadline;
+	struct buf scratch;
 };
 
-static struct router R;
+static struct router *workers;
+static unsigned n_workers;
+static __thread struct router *RP;
+#define R (*RP)
 
 /* --- small helpers ------------------------------------------------------------ */
 
@@ -288,9 +325,8 @@ static struct router R;
  * request); valid until the next call. */
 static struct buf *scratch(void)
 {
-	static struct buf b;
-	b.len = 0;
-	return &b;
+	R.scratch.len = 0;
+	return &R.scratch;
 }
 
 static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -330,7 +366,7 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len
 	return 0;
 }
 
-static int listen_on(const char *addr, struct cairn_error *err)
+static int listen_on(const char *addr, bool reuseport, struct cairn_error *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -341,6 +377,11 @@ static int listen_on(const char *addr, struct cairn_error *err)
 		return error_set(err, errno, "socket: %s", strerror(errno));
 	int one = 1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		int e = errno;
+		close(fd);
+		return error_set(err, e, "SO_REUSEPORT: %s", strerror(e));
+	}
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
 		int e = errno;
 		close(fd);
@@ -376,8 +417,10 @@ static int backend_socket(struct backend *be)
 /* --- health --------------------------------------------------------------- */
 
 static void hc_schedule(struct backend *be, int64_t after);
+static void health_tell(struct backend *be);
+static void fail_tell(struct backend *be, const char *why);
 
-static void hc_result(struct backend *be, bool ok, const char *why)
+static void hc_count(struct backend *be, bool ok, const char *why)
 {
 	if (ok) {
 		be->fails = 0;
@@ -397,6 +440,22 @@ static void hc_result(struct backend *be, bool ok, const char *why)
 		be->health = H_UNHEALTHY;
 	else if (be->health == H_STARTING && be->fails >= be->hc.unhealthy_after)
 		be->health = H_UNHEALTHY;
+}
+
+/* A check's outcome (or a passive failure: a refused connection). Worker 0
+ * owns every backend's health; another worker sends it its failures and
+ * learns the changes from it. */
+static void hc_result(struct backend *be, bool ok, const char *why)
+{
+	if (R.index != 0) {
+		if (!ok)
+			fail_tell(be, why);
+		return;
+	}
+	enum health before = be->health;
+	hc_count(be, ok, why);
+	if (be->health != before)
+		health_tell(be);
 }
 
 static void hc_finish(struct backend *be, bool ok, const char *why)
@@ -487,7 +546,7 @@ static void hc_start(struct loop *l, void *u)
 
 static void hc_schedule(struct backend *be, int64_t after)
 {
-	if (be->removed)
+	if (be->removed || R.index != 0)
 		return;
 	be->hc_timer = loop_timer_cancel(R.loop, be->hc_timer);
 	be->hc_timer = loop_timer_add(R.loop, after, hc_start, be);
@@ -1574,6 +1633,7 @@ static json_t *backend_json(const struct backend *be, bool draining)
 	return b;
 }
 
+/* One worker's counters and tables. */
 static json_t *stats_json(void)
 {
 	json_t *envs = json_object();
@@ -1600,11 +1660,90 @@ static json_t *stats_json(void)
 	return r;
 }
 
-static void metrics_backend(struct buf *b, const struct env *e, const struct backend *be)
+static void sum_field(json_t *dst, json_t *src, const char *key)
+{
+	json_t *d = json_object_get(dst, key), *v = json_object_get(src, key);
+	if (json_is_integer(d) && json_is_integer(v))
+		json_integer_set(d, json_integer_value(d) + json_integer_value(v));
+	else if (json_is_real(d) && json_is_number(v))
+		json_real_set(d, json_real_value(d) + json_number_value(v));
+}
+
+static json_t *backend_by_id(json_t *bes, const char *id)
+{
+	size_t i;
+	json_t *b;
+	json_array_foreach(bes, i, b)
+	{
+		const char *bid = json_string_value(json_object_get(b, "id"));
+		if (bid && streq(bid, id))
+			return b;
+	}
+	return NULL;
+}
+
+/* The workers' answers to "stats" as one: counters summed, a backend's
+ * health and table state from worker 0 (which owns health), a backend only
+ * another worker still drains listed too (it is not forgotten until every
+ * worker forgot it). */
+static json_t *stats_merge(json_t *const *ans, unsigned n)
+{
+	static const char *const env_sums[] = {"requests", "errors", "no_backend"};
+	static const char *const be_sums[] = {"outstanding", "requests", "errors",
+					      "connect_errors", "retries", "latency_ms_sum"};
+	json_t *out = json_deep_copy(ans[0]);
+	json_t *oenvs = json_object_get(out, "envs");
+	for (unsigned w = 1; w < n; w++) {
+		sum_field(out, ans[w], "clients");
+		const char *name;
+		json_t *eo;
+		json_object_foreach(json_object_get(ans[w], "envs"), name, eo)
+		{
+			json_t *d = json_object_get(oenvs, name);
+			if (!d) {
+				json_object_set_new(oenvs, name, json_deep_copy(eo));
+				continue;
+			}
+			for (size_t k = 0; k < ELEMENTSOF(env_sums); k++)
+				sum_field(d, eo, env_sums[k]);
+			json_t *dbes = json_object_get(d, "backends");
+			size_t i;
+			json_t *b;
+			json_array_foreach(json_object_get(eo, "backends"), i, b)
+			{
+				const char *id = json_string_value(json_object_get(b, "id"));
+				json_t *db = id ? backend_by_id(dbes, id) : NULL;
+				if (!db) {
+					json_array_append_new(dbes, json_deep_copy(b));
+					continue;
+				}
+				for (size_t k = 0; k < ELEMENTSOF(be_sums); k++)
+					sum_field(db, b, be_sums[k]);
+				json_t *dl = json_object_get(db, "latency_buckets");
+				json_t *sl = json_object_get(b, "latency_buckets");
+				for (size_t k = 0; k < json_array_size(dl) && k < json_array_size(sl); k++) {
+					json_t *x = json_array_get(dl, k);
+					json_integer_set(x, json_integer_value(x) +
+								    json_integer_value(json_array_get(sl, k)));
+				}
+			}
+		}
+	}
+	return out;
+}
+
+static unsigned long long ju(json_t *o, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(o, key));
+	return v > 0 ? (unsigned long long)v : 0;
+}
+
+static void metrics_backend(struct buf *b, const char *env, json_t *be)
 {
 	char lab[256];
-	snprintf(lab, sizeof(lab), "env=\"%s\",instance=\"%s\",release=\"%u\"", e->name, be->id,
-		 be->release);
+	const char *health = json_string_value(json_object_get(be, "health"));
+	snprintf(lab, sizeof(lab), "env=\"%s\",instance=\"%s\",release=\"%llu\"", env,
+		 json_string_value(json_object_get(be, "id")) ?: "", ju(be, "release"));
 	_cleanup_free_ char *line = xasprintf(
 		 "cairn_router_requests_total{%s} %llu\n"
 		 "cairn_router_errors_total{%s} %llu\n"
@@ -1612,32 +1751,36 @@ static void metrics_backend(struct buf *b, const struct env *e, const struct bac
 		 "cairn_router_outstanding_requests{%s} %llu\n"
 		 "cairn_router_backend_healthy{%s} %d\n"
 		 "cairn_router_backend_active{%s} %d\n",
-		 lab, (unsigned long long)be->requests, lab, (unsigned long long)be->errors, lab,
-		 (unsigned long long)be->connect_errors, lab, (unsigned long long)be->outstanding,
-		 lab, be->health == H_HEALTHY, lab, be->active && !be->removed);
+		 lab, ju(be, "requests"), lab, ju(be, "errors"), lab, ju(be, "connect_errors"), lab,
+		 ju(be, "outstanding"), lab, health && streq(health, "healthy"), lab,
+		 json_is_true(json_object_get(be, "active")) &&
+			 !json_is_true(json_object_get(be, "draining")));
 	buf_puts(b, line);
 	free(line);
-	uint64_t cum = 0;
+	json_t *lb = json_object_get(be, "latency_buckets");
+	unsigned long long cum = 0;
 	for (size_t i = 0; i <= N_BUCKETS; i++) {
-		cum += be->lat_buckets[i];
+		json_int_t v = json_integer_value(json_array_get(lb, i));
+		cum += v > 0 ? (unsigned long long)v : 0;
 		char le[32];
 		if (i < N_BUCKETS)
 			snprintf(le, sizeof(le), "%g", bucket_ms[i] / 1000.0);
 		else
 			snprintf(le, sizeof(le), "+Inf");
 		line = xasprintf("cairn_router_request_duration_seconds_bucket{%s,le=\"%s\"} %llu\n",
-				 lab, le, (unsigned long long)cum);
+				 lab, le, cum);
 		buf_puts(b, line);
 		free(line);
 	}
 	line = xasprintf(
 		 "cairn_router_request_duration_seconds_sum{%s} %.6f\n"
 		 "cairn_router_request_duration_seconds_count{%s} %llu\n",
-		 lab, be->lat_sum_ms / 1000.0, lab, (unsigned long long)cum);
+		 lab, json_number_value(json_object_get(be, "latency_ms_sum")) / 1000.0, lab, cum);
 	buf_puts(b, line);
 }
 
-static void metrics_text(struct buf *b)
+/* Prometheus text from the merged stats. */
+static void metrics_text(struct buf *b, json_t *stats)
 {
 	buf_puts(b, "# TYPE cairn_router_requests_total counter\n"
 		    "# TYPE cairn_router_errors_total counter\n"
@@ -1649,94 +1792,25 @@ static void metrics_text(struct buf *b)
 		    "# TYPE cairn_router_env_requests_total counter\n"
 		    "# TYPE cairn_router_env_errors_total counter\n"
 		    "# TYPE cairn_router_env_no_backend_total counter\n");
-	for (struct env *e = R.envs; e; e = e->next) {
+	const char *name;
+	json_t *e;
+	json_object_foreach(json_object_get(stats, "envs"), name, e)
+	{
 		char line[512];
 		snprintf(line, sizeof(line),
 			 "cairn_router_env_requests_total{env=\"%s\"} %llu\n"
 			 "cairn_router_env_errors_total{env=\"%s\"} %llu\n"
 			 "cairn_router_env_no_backend_total{env=\"%s\"} %llu\n",
-			 e->name, (unsigned long long)e->requests, e->name,
-			 (unsigned long long)e->errors, e->name, (unsigned long long)e->no_backend);
+			 name, ju(e, "requests"), name, ju(e, "errors"), name, ju(e, "no_backend"));
 		buf_puts(b, line);
-		for (size_t i = 0; i < e->n_bes; i++)
-			metrics_backend(b, e, e->bes[i]);
-		for (size_t i = 0; i < e->n_draining; i++)
-			metrics_backend(b, e, e->draining[i]);
+		size_t i;
+		json_t *be;
+		json_array_foreach(json_object_get(e, "backends"), i, be)
+			metrics_backend(b, name, be);
 	}
 }
 
-static void admin_close(struct admin_conn *a)
-{
-	loop_del(R.loop, a->fd);
-	close(a->fd);
-	iob_free(&a->in);
-	iob_free(&a->out);
-	free(a);
-}
-
-static void admin_event(struct loop *l, int fd, uint32_t ev, void *u)
-{
-	struct admin_conn *a = u;
-	if (iob_size(&a->out)) {
-		int r = iob_write(&a->out, fd);
-		if (r != -EAGAIN)
-			admin_close(a);
-		return;
-	}
-	ssize_t n = iob_read(&a->in, fd);
-	if (n == -EAGAIN)
-		return;
-	if (n <= 0) {
-		admin_close(a);
-		return;
-	}
-	struct http_message m;
-	struct http_error he = {0};
-	int r = http_parse_request(NULL, a->in.data + a->in.off, iob_size(&a->in), &m, &he);
-	if (r == 0)
-		return;
-	struct buf b = {0};
-	if (r < 0) {
-		http_write_error(&b, he.status ? he.status : 400);
-	} else if (!http_str_case_eq(m.method, "GET") ||
-		   !(m.target.len == 8 && memcmp(m.target.p, "/metrics", 8) == 0)) {
-		http_write_error(&b, 404);
-	} else {
-		struct buf body = {0};
-		metrics_text(&body);
-		char head[200];
-		snprintf(head, sizeof(head),
-			 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			 body.len);
-		buf_puts(&b, head);
-		buf_put(&b, body.data, body.len);
-		buf_free(&body);
-	}
-	iob_put(&a->out, b.data, b.len);
-	buf_free(&b);
-	r = iob_write(&a->out, fd);
-	if (r == -EAGAIN)
-		(void)loop_mod(R.loop, fd, EPOLLOUT);
-	else
-		admin_close(a);
-}
-
-static void admin_accept(struct loop *l, int lfd, uint32_t ev, void *u)
-{
-	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	struct admin_conn *a = xcalloc(1, sizeof(*a));
-	a->fd = fd;
-	a->env = u;
-	if (loop_add(R.loop, fd, EPOLLIN, admin_event, a) < 0) {
-		close(fd);
-		free(a);
-	}
-}
-
-/* --- control ----------------------------------------------------------------------- */
+/* --- control (in each worker) ---------------------------------------------------------- */
 
 static int64_t ms_field(json_t *o, const char *key, int64_t def)
 {
@@ -1788,43 +1862,26 @@ static struct backend *env_backend(struct env *e, const char *id, bool *ret_drai
 	return NULL;
 }
 
-static int set_listener(struct env *e, const char *addr, bool admin, struct cairn_error *err)
+static struct backend *backend_find(const char *env, const char *id)
 {
-	char *cur = admin ? e->admin : e->listen;
-	int *fdp = admin ? &e->afd : &e->lfd;
-	if (streq(cur, addr ? addr : "") && (*fdp >= 0 || !addr || !*addr))
-		return 0;
-	int fd = -1;
-	if (addr && *addr) {
-		fd = listen_on(addr, err);
-		if (fd < 0)
-			return fd;
-		int r = loop_add(R.loop, fd, EPOLLIN, admin ? admin_accept : accept_event, e);
-		if (r < 0) {
-			close(fd);
-			return error_set(err, -r, "watching %s: %s", addr, strerror(-r));
-		}
-	}
-	if (*fdp >= 0) {
-		loop_del(R.loop, *fdp);
-		close(*fdp);
-	}
-	*fdp = fd;
-	snprintf(cur, admin ? sizeof(e->admin) : sizeof(e->listen), "%s", addr ? addr : "");
-	return 0;
+	struct env *e = env_find(env);
+	bool draining;
+	return e ? env_backend(e, id, &draining) : NULL;
 }
 
-/* Apply an "env" message: the listener, the policy, and the whole table. */
-static int control_env(json_t *msg, const int *fds, size_t n_fds, struct cairn_error *err)
+/* Check an "env" message before anything acts on it (the main thread does,
+ * then every worker applies it the same way). */
+static int env_msg_check(json_t *msg, size_t n_fds, struct cairn_error *err)
 {
 	const char *name = json_string_value(json_object_get(msg, "env"));
 	const char *listen = json_string_value(json_object_get(msg, "listen"));
-	const char *admin = json_string_value(json_object_get(msg, "admin"));
-	const char *mode = json_string_value(json_object_get(msg, "mode"));
 	json_t *backends = json_object_get(msg, "backends");
-	if (!name || !*name || strlen(name) >= 64 || !listen || !json_is_array(backends))
+	if (!name || !*name || strlen(name) >= sizeof(((struct env *)0)->name) || !listen ||
+	    strlen(listen) >= sizeof(((struct env *)0)->listen) || !json_is_array(backends))
 		return error_set(err, EINVAL, "env: expected env, listen and backends");
-	/* check the table before touching anything */
+	const char *admin = json_string_value(json_object_get(msg, "admin"));
+	if (admin && strlen(admin) >= 96)
+		return error_set(err, EINVAL, "env %s: admin address too long", name);
 	size_t i;
 	json_t *b;
 	json_array_foreach(backends, i, b)
@@ -1838,25 +1895,50 @@ static int control_env(json_t *msg, const int *fds, size_t n_fds, struct cairn_e
 		    port > 65535 || fd >= (json_int_t)n_fds)
 			return error_set(err, EINVAL, "env %s: backend %zu is malformed", name, i);
 	}
+	return 0;
+}
+
+/* The worker's listener for an env: lfd is LFD_KEEP (unchanged), -1 (none)
+ * or a new socket, which the worker owns from here on. */
+static int env_set_listener(struct env *e, const char *addr, int lfd, struct cairn_error *err)
+{
+	if (lfd == LFD_KEEP)
+		return 0;
+	if (lfd >= 0 && loop_add(R.loop, lfd, EPOLLIN, accept_event, e) < 0) {
+		int ex = errno;
+		close(lfd);
+		return error_set(err, ex, "watching %s: %s", addr, strerror(ex));
+	}
+	if (e->lfd >= 0) {
+		loop_del(R.loop, e->lfd);
+		close(e->lfd);
+	}
+	e->lfd = lfd;
+	snprintf(e->listen, sizeof(e->listen), "%s", lfd >= 0 ? addr : "");
+	return 0;
+}
+
+/* Apply an "env" message (checked already): the listener, the policy, and
+ * the whole table. */
+static int control_env(json_t *msg, const int *fds, size_t n_fds, int lfd,
+		       struct cairn_error *err)
+{
+	const char *name = json_string_value(json_object_get(msg, "env"));
+	const char *listen = json_string_value(json_object_get(msg, "listen"));
+	const char *mode = json_string_value(json_object_get(msg, "mode"));
+	json_t *backends = json_object_get(msg, "backends");
 	struct env *e = env_find(name);
 	bool created = false;
 	if (!e) {
 		e = xcalloc(1, sizeof(*e));
 		snprintf(e->name, sizeof(e->name), "%s", name);
-		e->lfd = e->afd = -1;
+		e->lfd = -1;
 		created = true;
 	}
-	int r = set_listener(e, listen, false, err);
-	if (r == 0)
-		r = set_listener(e, admin, true, err);
+	int r = env_set_listener(e, listen, lfd, err);
 	if (r < 0) {
-		if (created) {
-			if (e->lfd >= 0) {
-				loop_del(R.loop, e->lfd);
-				close(e->lfd);
-			}
+		if (created)
 			free(e);
-		}
 		return r;
 	}
 	if (created) {
@@ -1882,6 +1964,8 @@ static int control_env(json_t *msg, const int *fds, size_t n_fds, struct cairn_e
 	/* the new table, in one step */
 	struct backend **table = xcalloc(json_array_size(backends) + 1, sizeof(*table));
 	size_t n = 0;
+	size_t i;
+	json_t *b;
 	json_array_foreach(backends, i, b)
 	{
 		const char *id = json_string_value(json_object_get(b, "id"));
@@ -1941,6 +2025,11 @@ static int control_env(json_t *msg, const int *fds, size_t n_fds, struct cairn_e
 	free(e->bes);
 	e->bes = table;
 	e->n_bes = n;
+	/* worker 0 owns health: the others learn the state of every backend of
+	 * the table (one they had forgotten comes back "starting" there) */
+	if (R.index == 0)
+		for (size_t k = 0; k < n; k++)
+			health_tell(table[k]);
 	return 0;
 }
 
@@ -1954,13 +2043,390 @@ static void env_remove(struct env *e)
 		close(e->lfd);
 		e->lfd = -1;
 	}
-	if (e->afd >= 0) {
-		loop_del(R.loop, e->afd);
-		close(e->afd);
-		e->afd = -1;
-	}
-	e->listen[0] = e->admin[0] = 0;
+	e->listen[0] = 0;
 	/* the env's struct stays (draining backends point at it) */
+}
+
+static json_t *worker_control(const struct msg *m)
+{
+	const char *op = json_string_value(json_object_get(m->in, "op"));
+	struct cairn_error err = {0};
+	json_t *ans = NULL;
+	if (streq(op, "stats"))
+		ans = stats_json();
+	else if (streq(op, "env")) {
+		if (control_env(m->in, m->fds, m->n_fds, m->lfd, &err) == 0)
+			ans = json_pack("{s:b}", "ok", 1);
+	} else if (streq(op, "remove")) {
+		const char *name = json_string_value(json_object_get(m->in, "env"));
+		struct env *e = name ? env_find(name) : NULL;
+		if (e)
+			env_remove(e);
+		ans = json_pack("{s:b}", "ok", 1);
+	} else
+		error_set(&err, EINVAL, "unknown op %s", op);
+	if (!ans)
+		ans = json_pack("{s:b, s:s}", "ok", 0, "error", error_message(&err));
+	error_clear(&err);
+	return ans;
+}
+
+/* --- workers ----------------------------------------------------------------------- */
+
+static void post(struct router *w, struct msg *m)
+{
+	m->next = NULL;
+	pthread_mutex_lock(&w->mu);
+	if (w->tail)
+		w->tail->next = m;
+	else
+		w->head = m;
+	w->tail = m;
+	pthread_mutex_unlock(&w->mu);
+	uint64_t one = 1;
+	(void)!write(w->efd, &one, sizeof(one));
+}
+
+/* Worker 0: tell every other worker a backend's health. */
+static void health_tell(struct backend *be)
+{
+	for (unsigned i = 1; i < n_workers; i++) {
+		struct msg *m = xcalloc(1, sizeof(*m));
+		m->kind = M_HEALTH;
+		snprintf(m->env, sizeof(m->env), "%s", be->env->name);
+		snprintf(m->id, sizeof(m->id), "%s", be->id);
+		m->health = be->health;
+		post(&workers[i], m);
+	}
+}
+
+/* Another worker: a failure worker 0 is to count (it may change health). */
+static void fail_tell(struct backend *be, const char *why)
+{
+	struct msg *m = xcalloc(1, sizeof(*m));
+	m->kind = M_FAIL;
+	snprintf(m->env, sizeof(m->env), "%s", be->env->name);
+	snprintf(m->id, sizeof(m->id), "%s", be->id);
+	snprintf(m->why, sizeof(m->why), "%s", why ? why : "failed");
+	post(&workers[0], m);
+}
+
+static void exit_check(struct loop *l, void *u)
+{
+	bool busy = false;
+	for (struct env *e = R.envs; e && !busy; e = e->next) {
+		for (size_t i = 0; i < e->n_bes && !busy; i++)
+			busy = e->bes[i]->outstanding > 0;
+		for (size_t i = 0; i < e->n_draining && !busy; i++)
+			busy = e->draining[i]->outstanding > 0;
+	}
+	if (!busy || loop_now(l) > R.stop_deadline)
+		loop_stop(l);
+	else
+		(void)loop_timer_add(l, 20000000LL, exit_check, NULL);
+}
+
+/* Stop accepting; let what runs finish for up to 5 s. */
+static void worker_stop(void)
+{
+	if (R.stopping)
+		return;
+	R.stopping = true;
+	for (struct env *e = R.envs; e; e = e->next)
+		if (e->lfd >= 0) {
+			loop_del(R.loop, e->lfd);
+			close(e->lfd);
+			e->lfd = -1;
+		}
+	R.stop_deadline = loop_now(R.loop) + 5000000000LL;
+	exit_check(R.loop, NULL);
+}
+
+static void batch_done(struct batch *b)
+{
+	pthread_mutex_lock(&b->mu);
+	if (--b->left == 0)
+		pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void mailbox_event(struct loop *l, int fd, uint32_t ev, void *u)
+{
+	uint64_t v;
+	(void)!read(fd, &v, sizeof(v));
+	pthread_mutex_lock(&R.mu);
+	struct msg *m = R.head;
+	R.head = R.tail = NULL;
+	pthread_mutex_unlock(&R.mu);
+	while (m) {
+		struct msg *next = m->next;
+		switch (m->kind) {
+		case M_CONTROL:
+			m->out = worker_control(m);
+			batch_done(m->batch); /* m is the main thread's again */
+			break;
+		case M_HEALTH: {
+			struct backend *be = backend_find(m->env, m->id);
+			if (be)
+				be->health = m->health;
+			free(m);
+			break;
+		}
+		case M_FAIL: {
+			struct backend *be = backend_find(m->env, m->id);
+			if (be && !be->removed)
+				hc_result(be, false, m->why);
+			free(m);
+			break;
+		}
+		case M_STOP:
+			free(m);
+			worker_stop();
+			break;
+		}
+		m = next;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	RP = arg;
+	(void)loop_timer_add(R.loop, 5000000000LL, idle_sweep, NULL);
+	(void)loop_run(R.loop);
+	return NULL;
+}
+
+/* --- the main thread: control socket, /metrics, signals ----------------------------- */
+
+/* What the main thread knows of an env: its addresses and /metrics listener
+ * (the workers have the rest). */
+struct ctl_env {
+	char name[64];
+	char listen[96], admin[96];
+	int afd;
+	struct ctl_env *next;
+};
+
+struct admin_conn {
+	int fd;
+	struct iobuf in, out;
+};
+
+static struct {
+	struct loop *loop;
+	int ctl_fd, sfd;
+	struct ctl_env *envs;
+	bool stopping;
+} M;
+
+/* Ask every worker the same control message and wait for every answer
+ * (ans[i] from worker i). Posted from the last worker to the first, so a
+ * health message worker 0 sends once it applied a table always reaches a
+ * worker after that table. */
+static void ask_all(json_t *in, const int *fds, size_t n_fds, const int *lfds, json_t **ans)
+{
+	struct batch b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, n_workers};
+	struct msg *ms = xcalloc(n_workers, sizeof(*ms));
+	for (unsigned i = n_workers; i-- > 0;) {
+		ms[i] = (struct msg){.kind = M_CONTROL, .in = in, .fds = fds, .n_fds = n_fds,
+				     .lfd = lfds ? lfds[i] : LFD_KEEP, .batch = &b};
+		post(&workers[i], &ms[i]);
+	}
+	pthread_mutex_lock(&b.mu);
+	while (b.left)
+		pthread_cond_wait(&b.cv, &b.mu);
+	pthread_mutex_unlock(&b.mu);
+	for (unsigned i = 0; i < n_workers; i++)
+		ans[i] = ms[i].out;
+	free(ms);
+}
+
+static json_t *stats_gather(void)
+{
+	json_t *q = json_pack("{s:s}", "op", "stats");
+	json_t **ans = xcalloc(n_workers, sizeof(*ans));
+	ask_all(q, NULL, 0, NULL, ans);
+	json_t *merged = stats_merge(ans, n_workers);
+	for (unsigned i = 0; i < n_workers; i++)
+		json_decref(ans[i]);
+	free(ans);
+	json_decref(q);
+	json_object_set_new(merged, "workers", json_integer(n_workers));
+	return merged;
+}
+
+static void admin_close(struct admin_conn *a)
+{
+	loop_del(M.loop, a->fd);
+	close(a->fd);
+	iob_free(&a->in);
+	iob_free(&a->out);
+	free(a);
+}
+
+static void admin_event(struct loop *l, int fd, uint32_t ev, void *u)
+{
+	struct admin_conn *a = u;
+	if (iob_size(&a->out)) {
+		int r = iob_write(&a->out, fd);
+		if (r != -EAGAIN)
+			admin_close(a);
+		return;
+	}
+	ssize_t n = iob_read(&a->in, fd);
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0) {
+		admin_close(a);
+		return;
+	}
+	struct http_message m;
+	struct http_error he = {0};
+	int r = http_parse_request(NULL, a->in.data + a->in.off, iob_size(&a->in), &m, &he);
+	if (r == 0)
+		return;
+	struct buf b = {0};
+	if (r < 0) {
+		http_write_error(&b, he.status ? he.status : 400);
+	} else if (!http_str_case_eq(m.method, "GET") ||
+		   !(m.target.len == 8 && memcmp(m.target.p, "/metrics", 8) == 0)) {
+		http_write_error(&b, 404);
+	} else {
+		struct buf body = {0};
+		json_t *stats = stats_gather();
+		metrics_text(&body, stats);
+		json_decref(stats);
+		char head[200];
+		snprintf(head, sizeof(head),
+			 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			 body.len);
+		buf_puts(&b, head);
+		buf_put(&b, body.data, body.len);
+		buf_free(&body);
+	}
+	iob_put(&a->out, b.data, b.len);
+	buf_free(&b);
+	r = iob_write(&a->out, fd);
+	if (r == -EAGAIN)
+		(void)loop_mod(l, fd, EPOLLOUT);
+	else
+		admin_close(a);
+}
+
+static void admin_accept(struct loop *l, int lfd, uint32_t ev, void *u)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct admin_conn *a = xcalloc(1, sizeof(*a));
+	a->fd = fd;
+	if (loop_add(l, fd, EPOLLIN, admin_event, a) < 0) {
+		close(fd);
+		free(a);
+	}
+}
+
+static struct ctl_env *ctl_env_find(const char *name)
+{
+	for (struct ctl_env *c = M.envs; c; c = c->next)
+		if (streq(c->name, name))
+			return c;
+	return NULL;
+}
+
+static void close_all(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		safe_close(fds[i]);
+}
+
+/* An "env" message: checked, the new listeners made (one per worker, with
+ * SO_REUSEPORT, so the kernel spreads connections), then applied by every
+ * worker; nothing changes when a step fails. */
+static json_t *main_env(json_t *msg, const int *fds, size_t n_fds, struct cairn_error *err)
+{
+	if (env_msg_check(msg, n_fds, err) < 0)
+		return NULL;
+	const char *name = json_string_value(json_object_get(msg, "env"));
+	const char *listen = json_string_value(json_object_get(msg, "listen"));
+	const char *admin = json_string_value(json_object_get(msg, "admin")) ?: "";
+	struct ctl_env *c = ctl_env_find(name);
+	_cleanup_free_ int *lfds = xcalloc(n_workers, sizeof(int));
+	bool new_listen = !c || !streq(c->listen, listen);
+	for (unsigned i = 0; i < n_workers; i++)
+		lfds[i] = new_listen ? -1 : LFD_KEEP;
+	if (new_listen)
+		for (unsigned i = 0; i < n_workers; i++) {
+			lfds[i] = listen_on(listen, true, err);
+			if (lfds[i] < 0) {
+				close_all(lfds, i);
+				return NULL;
+			}
+		}
+	int afd = -1;
+	bool new_admin = !streq(c ? c->admin : "", admin);
+	if (new_admin && *admin) {
+		afd = listen_on(admin, false, err);
+		if (afd < 0 || loop_add(M.loop, afd, EPOLLIN, admin_accept, NULL) < 0) {
+			if (afd >= 0) {
+				error_set(err, errno, "watching %s: %s", admin, strerror(errno));
+				close(afd);
+			}
+			if (new_listen)
+				close_all(lfds, n_workers);
+			return NULL;
+		}
+	}
+	/* from here the workers own the listeners */
+	json_t **ans = xcalloc(n_workers, sizeof(*ans));
+	ask_all(msg, fds, n_fds, lfds, ans);
+	json_t *out = NULL;
+	for (unsigned i = 0; i < n_workers; i++) {
+		if (!out && !json_is_true(json_object_get(ans[i], "ok")))
+			out = json_incref(ans[i]);
+		json_decref(ans[i]);
+	}
+	free(ans);
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		snprintf(c->name, sizeof(c->name), "%s", name);
+		c->afd = -1;
+		c->next = M.envs;
+		M.envs = c;
+	}
+	snprintf(c->listen, sizeof(c->listen), "%s", listen);
+	if (new_admin) {
+		if (c->afd >= 0) {
+			loop_del(M.loop, c->afd);
+			close(c->afd);
+		}
+		c->afd = afd;
+		snprintf(c->admin, sizeof(c->admin), "%s", admin);
+	}
+	return out ? out : json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *main_remove(json_t *msg)
+{
+	json_t **ans = xcalloc(n_workers, sizeof(*ans));
+	ask_all(msg, NULL, 0, NULL, ans);
+	for (unsigned i = 0; i < n_workers; i++)
+		json_decref(ans[i]);
+	free(ans);
+	const char *name = json_string_value(json_object_get(msg, "env"));
+	for (struct ctl_env **p = &M.envs; *p; p = &(*p)->next)
+		if (name && streq((*p)->name, name)) {
+			struct ctl_env *c = *p;
+			*p = c->next;
+			if (c->afd >= 0) {
+				loop_del(M.loop, c->afd);
+				close(c->afd);
+			}
+			free(c);
+			break;
+		}
+	return json_pack("{s:b}", "ok", 1);
 }
 
 static json_t *control_handle(json_t *msg, const int *fds, size_t n_fds)
@@ -1970,20 +2436,18 @@ static json_t *control_handle(json_t *msg, const int *fds, size_t n_fds)
 	json_t *ans = NULL;
 	if (!op)
 		error_set(&err, EINVAL, "no op");
+	else if (M.stopping)
+		error_set(&err, ESHUTDOWN, "the router is stopping");
 	else if (streq(op, "ping"))
-		ans = json_pack("{s:b, s:i}", "ok", 1, "pid", (int)getpid());
+		ans = json_pack("{s:b, s:i, s:i}", "ok", 1, "pid", (int)getpid(), "workers",
+				(int)n_workers);
 	else if (streq(op, "stats"))
-		ans = stats_json();
-	else if (streq(op, "env")) {
-		if (control_env(msg, fds, n_fds, &err) == 0)
-			ans = json_pack("{s:b}", "ok", 1);
-	} else if (streq(op, "remove")) {
-		const char *name = json_string_value(json_object_get(msg, "env"));
-		struct env *e = name ? env_find(name) : NULL;
-		if (e)
-			env_remove(e);
-		ans = json_pack("{s:b}", "ok", 1);
-	} else
+		ans = stats_gather();
+	else if (streq(op, "env"))
+		ans = main_env(msg, fds, n_fds, &err);
+	else if (streq(op, "remove"))
+		ans = main_remove(msg);
+	else
 		error_set(&err, EINVAL, "unknown op %s", op);
 	if (!ans)
 		ans = json_pack("{s:b, s:s}", "ok", 0, "error", error_message(&err));
@@ -2015,7 +2479,7 @@ static void control_event(struct loop *l, int fd, uint32_t ev, void *u)
 	if (n <= 0) {
 		for (size_t i = 0; i < n_fds; i++)
 			close(fds[i]);
-		loop_del(R.loop, fd);
+		loop_del(l, fd);
 		close(fd);
 		return;
 	}
@@ -2043,26 +2507,8 @@ static void control_accept(struct loop *l, int lfd, uint32_t ev, void *u)
 	/* a reply must not wait on a slow reader forever */
 	struct timeval tv = {2, 0};
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (loop_add(R.loop, fd, EPOLLIN, control_event, NULL) < 0)
+	if (loop_add(l, fd, EPOLLIN, control_event, NULL) < 0)
 		close(fd);
-}
-
-/* --- main ----------------------------------------------------------------------------- */
-
-static void exit_check(struct loop *l, void *u)
-{
-	bool busy = false;
-	for (struct env *e = R.envs; e && !busy; e = e->next) {
-		for (size_t i = 0; i < e->n_bes && !busy; i++)
-			busy = e->bes[i]->outstanding > 0;
-		for (size_t i = 0; i < e->n_draining && !busy; i++)
-			busy = e->draining[i]->outstanding > 0;
-	}
-	int64_t *deadline = u;
-	if (!busy || loop_now(l) > *deadline)
-		loop_stop(l);
-	else
-		(void)loop_timer_add(l, 20000000LL, exit_check, u);
 }
 
 static void signal_event(struct loop *l, int fd, uint32_t ev, void *u)
@@ -2072,55 +2518,96 @@ static void signal_event(struct loop *l, int fd, uint32_t ev, void *u)
 		return;
 	if (si.ssi_signo == SIGHUP)
 		return;
-	/* stop accepting; let what runs finish for up to 5 s */
-	R.stopping = true;
-	for (struct env *e = R.envs; e; e = e->next) {
-		if (e->lfd >= 0) {
-			loop_del(l, e->lfd);
-			close(e->lfd);
-			e->lfd = -1;
-		}
+	/* every worker stops accepting and finishes what runs; main waits */
+	M.stopping = true;
+	for (unsigned i = 0; i < n_workers; i++) {
+		struct msg *m = xcalloc(1, sizeof(*m));
+		m->kind = M_STOP;
+		post(&workers[i], m);
 	}
-	static int64_t deadline;
-	deadline = loop_now(l) + 5000000000LL;
-	exit_check(l, &deadline);
+	loop_stop(l);
 }
 
-int router_main(const char *ctl_path, struct cairn_error *err)
+/* --- main ----------------------------------------------------------------------------- */
+
+static unsigned workers_wanted(unsigned asked)
 {
-	R = (struct router){.ctl_fd = -1, .sfd = -1};
-	R.loop = loop_new();
-	if (!R.loop)
+	if (asked)
+		return asked > 64 ? 64 : asked;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
+}
+
+int router_main(const char *ctl_path, unsigned n_asked, struct cairn_error *err)
+{
+	M = (typeof(M)){.ctl_fd = -1, .sfd = -1};
+	M.loop = loop_new();
+	if (!M.loop)
 		return error_set(err, errno, "epoll: %s", strerror(errno));
-	R.host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (R.host_netns < 0)
+	int host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (host_netns < 0)
 		return error_set(err, errno, "/proc/self/ns/net: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
+	/* blocked here, so in every worker too: only the main thread's
+	 * signalfd takes them */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	R.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	M.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(ctl_path) >= sizeof(sa.sun_path))
 		return error_set(err, ENAMETOOLONG, "%s: path too long for a socket", ctl_path);
 	memcpy(sa.sun_path, ctl_path, strlen(ctl_path) + 1);
-	R.ctl_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (R.ctl_fd < 0)
+	M.ctl_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (M.ctl_fd < 0)
 		return error_set(err, errno, "socket: %s", strerror(errno));
+	n_workers = workers_wanted(n_asked);
+	workers = xcalloc(n_workers, sizeof(*workers));
+	for (unsigned i = 0; i < n_workers; i++) {
+		struct router *w = &workers[i];
+		w->index = i;
+		w->host_netns = host_netns;
+		pthread_mutex_init(&w->mu, NULL);
+		w->loop = loop_new();
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (!w->loop || w->efd < 0 || loop_add(w->loop, w->efd, EPOLLIN, mailbox_event, w) < 0)
+			return error_set(err, errno, "worker %u: %s", i, strerror(errno));
+	}
 	(void)unlink(ctl_path);
 	mode_t old = umask(0177);
-	int r = bind(R.ctl_fd, (struct sockaddr *)&sa, sizeof(sa));
+	int r = bind(M.ctl_fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (r < 0 || chmod(ctl_path, 0600) < 0 || listen(R.ctl_fd, 16) < 0)
+	if (r < 0 || chmod(ctl_path, 0600) < 0 || listen(M.ctl_fd, 16) < 0)
 		return error_set(err, errno, "%s: %s", ctl_path, strerror(errno));
-	if (loop_add(R.loop, R.ctl_fd, EPOLLIN, control_accept, NULL) < 0 ||
-	    loop_add(R.loop, R.sfd, EPOLLIN, signal_event, NULL) < 0)
+	if (loop_add(M.loop, M.ctl_fd, EPOLLIN, control_accept, NULL) < 0 ||
+	    loop_add(M.loop, M.sfd, EPOLLIN, signal_event, NULL) < 0)
 		return error_set(err, errno, "epoll: %s", strerror(errno));
-	(void)loop_timer_add(R.loop, 5000000000LL, idle_sweep, NULL);
-	r = loop_run(R.loop);
+	for (unsigned i = 0; i < n_workers; i++) {
+		r = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+		if (r != 0)
+			abort(); /* before any env: nothing is served yet */
+	}
+	r = loop_run(M.loop);
+	if (r < 0 && !M.stopping) {
+		/* the main loop failed: stop the workers all the same */
+		for (unsigned i = 0; i < n_workers; i++) {
+			struct msg *m = xcalloc(1, sizeof(*m));
+			m->kind = M_STOP;
+			post(&workers[i], m);
+		}
+	}
+	for (unsigned i = 0; i < n_workers; i++)
+		pthread_join(workers[i].thread, NULL);
+	/* what worker 0 told a worker that had already stopped */
+	for (unsigned i = 0; i < n_workers; i++)
+		for (struct msg *m = workers[i].head, *next; m; m = next) {
+			next = m->next;
+			if (m->kind != M_CONTROL)
+				free(m);
+		}
 	(void)unlink(ctl_path);
 	if (r < 0)
 		return error_set(err, -r, "event loop: %s", strerror(-r));

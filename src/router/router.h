@@ -16,4 +16,4 @@
 /* Serve the control socket at ctl_path until SIGTERM or SIGINT (then stop
  * accepting, let in-flight requests finish for up to a few seconds, and
  * return 0). -errno with err set when the router cannot start. */
-int router_main(const char *ctl_path, struct cairn_error *err);
+int router_main(const char *ctl_path, unsigned workers, struct cairn_error *err);
