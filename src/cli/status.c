@@ -8,7 +8,8 @@ const struct command cmd_status = {
 	.name = "status",
 	.args = "[ENV]",
 	.summary = "Show the live release, its instances, health and traffic",
-	.help = "Requests per second are measured over a quarter of a second.\n",
+	.help = "Requests per second are measured over a quarter of a second. For a\n"
+		"service in tcp mode the router counts connections instead.\n",
 	.run = run,
 };
 
@@ -43,11 +44,14 @@ static int run(struct cli *cli, int argc, char **argv)
 		       json_string_value(json_object_get(o, "listen")) ?: "?",
 		       json_string_value(json_object_get(live, "image")),
 		       json_string_value(json_object_get(live, "trigger")));
-		printf("  requests %lld, errors %lld\n",
+		/* a tcp service's unit is the connection */
+		const char *mode = json_string_value(json_object_get(o, "mode"));
+		bool tcp = mode && streq(mode, "tcp");
+		printf("  %s %lld, errors %lld\n", tcp ? "connections" : "requests",
 		       (long long)json_integer_value(json_object_get(o, "requests")),
 		       (long long)json_integer_value(json_object_get(o, "errors")));
 		printf("  %-34s %-10s %-10s %10s %8s %8s\n", "INSTANCE", "STATE", "HEALTH",
-		       "REQUESTS", "ERRORS", "REQ/S");
+		       tcp ? "CONNS" : "REQUESTS", "ERRORS", tcp ? "CONN/S" : "REQ/S");
 		size_t i;
 		json_t *in;
 		json_array_foreach(json_object_get(o, "instances"), i, in)

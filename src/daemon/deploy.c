@@ -1238,6 +1238,7 @@ json_t *op_status(const char *env, struct cairn_error *err)
 		json_t *re = json_object_get(json_object_get(s2, "envs"), envs[e]);
 		if (re) {
 			json_object_set(o, "listen", json_object_get(re, "listen"));
+			json_object_set(o, "mode", json_object_get(re, "mode"));
 			json_object_set(o, "requests", json_object_get(re, "requests"));
 			json_object_set(o, "errors", json_object_get(re, "errors"));
 		}

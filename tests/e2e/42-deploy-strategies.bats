@@ -125,3 +125,34 @@ set_broken_page() {
 	[ "$(rel_states prod)" = "v3=live v2=retired v1=retired" ]
 	page_is "$PROD_URL" "hello from v1"
 }
+
+@test "tcp mode: a service relayed as bytes (TCP health check) deploys and rolls back under load with no failed request; status counts connections" {
+	PROD_REPLICAS=2
+	write_service
+	sed -i -e 's/^  port: 8080$/  port: 8080\n  mode: tcp/' \
+		-e 's/^health: { http: [^,]*,/health: { tcp: true,/' "$SVC/cairn.yml"
+	grep -q '^  mode: tcp$' "$SVC/cairn.yml"
+	grep -q '^health: { tcp: true,' "$SVC/cairn.yml"
+	daemon_start
+	deploy_ok prod
+	page_is "$PROD_URL" "hello from v1"
+	set_page v2
+	load_start t
+	deploy_ok prod
+	run_wait_for 10 page_is "$PROD_URL" "hello from v2"
+	run --separate-stderr cairn rollback prod
+	show
+	[ "$status" -eq 0 ]
+	run_wait_for 10 page_is "$PROD_URL" "hello from v1"
+	load_stop t
+	load_clean
+	# every request of the load was a connection through the relay
+	local j
+	j=$(status_json prod)
+	[ "$(jget "$j" "j['envs']['prod']['mode']")" = tcp ]
+	[ "$(jget "$j" "'yes' if j['envs']['prod']['requests'] >= $(jget "$LOAD" "j['ok']") else 'no'")" = yes ]
+	run cairn status prod
+	show
+	[[ "$output" == *"connections "* ]]
+	[[ "$output" == *"CONN/S"* ]]
+}
