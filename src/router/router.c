@@ -1,10 +1,18 @@
-/* The router's event loop: environments (a listener, an optional admin
- * listener for /metrics, a health-check policy, a table of backends),
- * backends (an instance's network namespace and port, health, counters, a
- * pool of idle upstream connections), client connections and upstream
- * connections, all on one epoll loop. HTTP mode parses each request head
+/* The router: environments (a listener, a health-check policy, a table of
+ * backends), backends (an instance's network namespace and port, health,
+ * counters, a pool of idle upstream connections), client connections and
+ * upstream connections. HTTP mode parses each request head
  * (src/router/http.c), picks a backend per request, forwards head and body
  * and streams the response back; TCP mode relays bytes both ways.
+ *
+ * Threads: N workers (one per CPU by default), each with its own epoll
+ * loop, its own listener per env (SO_REUSEPORT), its own copy of every table,
+ * pools and counters: nothing of the data path is shared. Worker 0 alone
+ * runs the health checks; it tells the others each change, and they send it
+ * their passive failures (a refused connection). The main thread serves the
+ * control socket (it applies each message in every worker and answers once
+ * all did), the admin listeners (/metrics: every worker's counters summed)
+ * and the signals.
  *
  * Control messages (JSON, one per seqpacket; answers {"ok":true,...} or
  * {"ok":false,"error":"..."}):
