@@ -175,6 +175,7 @@ struct backend {
 	int netns;
 	bool active;  /* in rotation */
 	bool removed; /* out of the table: draining */
+	unsigned pinned; /* a loop over its connections runs: not freed yet */
 	int64_t added;
 	struct loop_timer *drain_timer;
 	/* health: the policy of its release (a new release may check another
@@ -571,12 +572,14 @@ static bool backend_usable(const struct backend *be)
 
 static void pool_drop_all(struct backend *be)
 {
+	be->pinned++;
 	while (be->idle) {
 		struct upstream *up = be->idle;
 		be->idle = up->next;
 		be->n_idle--;
 		upstream_close(up);
 	}
+	be->pinned--;
 }
 
 static void backend_free(struct backend *be)
@@ -596,7 +599,7 @@ static void backend_free(struct backend *be)
 /* A drained backend goes once nothing points at it. */
 static void backend_maybe_forget(struct backend *be)
 {
-	if (!be->removed || be->outstanding || be->busy)
+	if (!be->removed || be->outstanding || be->busy || be->pinned)
 		return;
 	struct env *e = be->env;
 	for (size_t i = 0; i < e->n_draining; i++)
@@ -615,6 +618,7 @@ static void drain_deadline(struct loop *l, void *u)
 	struct backend *be = u;
 	be->drain_timer = NULL;
 	/* the drain timeout passed: what still runs there ends now */
+	be->pinned++;
 	while (be->busy) {
 		struct upstream *up = be->busy;
 		if (up->c)
@@ -622,6 +626,7 @@ static void drain_deadline(struct loop *l, void *u)
 		else
 			upstream_close(up);
 	}
+	be->pinned--;
 	backend_maybe_forget(be);
 }
 
