@@ -55,6 +55,18 @@ teardown() {
 	# status without ENV lists every environment
 	j=$(status_json)
 	[ "$(jget "$j" "sorted(j['envs'])")" = '["prod"]' ]
+	# /metrics on the admin address: exactly the requests made (every
+	# router worker's counts summed), per instance of v1, and the histogram
+	local before m
+	before=$(jget "$(status_json prod)" "j['envs']['prod']['requests']")
+	traffic_flows "$PROD_URL" 40
+	m=$(curl -sf --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics")
+	[ "$(grep -cE '^cairn_router_requests_total\{env="prod",instance="[0-9a-f]+",release="1"\} [0-9]+$' <<<"$m")" -eq 3 ]
+	[ "$(grep -E '^cairn_router_env_requests_total\{env="prod"\} ' <<<"$m" | awk '{print $2}')" -eq $((before + 40)) ]
+	[ "$(grep -E '^cairn_router_requests_total\{' <<<"$m" | awk '{s += $2} END {print s}')" -eq $((before + 40)) ]
+	[ "$(grep -E '^cairn_router_request_duration_seconds_count\{' <<<"$m" | awk '{s += $2} END {print s}')" -eq $((before + 40)) ]
+	[ "$(grep -E '^cairn_router_backend_healthy\{' <<<"$m" | awk '{s += $2} END {print s}')" -eq 3 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/other")" = 404 ]
 	# the instances are cairn instances named after the release
 	run cairn ps
 	[ "$(grep -c ' hello-prod-v1-' <<<"$output")" -eq 3 ]
