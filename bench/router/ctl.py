@@ -8,6 +8,7 @@ passed with SCM_RIGHTS). Used by bench/router/run.sh.
   ctl.py SOCK wait-healthy NAME SECONDS   until that env's backend is healthy
   ctl.py SOCK stats                       the router's stats (JSON)
   ctl.py SOCK ping                        the router's pid
+  ctl.py SOCK workers                     how many worker threads it runs
 """
 import json, os, socket, sys, time
 
@@ -59,6 +60,9 @@ def main():
         return
     if op == "ping":
         print(call(path, {"op": "ping"})["pid"])
+        return
+    if op == "workers":
+        print(call(path, {"op": "ping"}).get("workers", 1))
         return
     sys.exit("unknown op " + op)
 

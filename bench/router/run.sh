@@ -181,6 +181,7 @@ $CTL env bench-http "127.0.0.1:$CH_PORT" http "$NGINX_PORT" >/dev/null || die "t
 $CTL env bench-tcp "127.0.0.1:$CT_PORT" tcp "$NGINX_PORT" >/dev/null || die "the router refused the tcp env"
 $CTL wait-healthy bench-http 10 || die "nginx never became healthy in the router (http)"
 $CTL wait-healthy bench-tcp 10 || die "nginx never became healthy in the router (tcp)"
+ROUTER_WORKERS="$($CTL workers)"
 
 # ---- haproxy ----------------------------------------------------------------------
 ULIMIT_N="$(ulimit -n)"
@@ -391,7 +392,7 @@ col_list() { # col_list SET TARGET COLUMN: every round's value, comma separated
 	awk -F'\t' -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t { printf "%s%s", (n++ ? ", " : ""), $c }' "$RUNS_TSV"
 }
 
-log "nginx $NGINX_VER (1 worker), cairn router pid $ROUTER_PID, haproxy $HAP_VER pid $HAPROXY_PID (nbthread $HAP_NBTHREAD)"
+log "nginx $NGINX_VER (1 worker), cairn router pid $ROUTER_PID ($ROUTER_WORKERS workers), haproxy $HAP_VER pid $HAPROXY_PID (nbthread $HAP_NBTHREAD)"
 run_rounds w1 "$ROUNDS"
 if [ "$ROUNDS_W2" -ge 1 ]; then
 	start_nginx 2
@@ -466,7 +467,7 @@ GOAL_FAIL=0
 {
 	echo "## router"
 	echo
-	echo "cairn's router (\`cairn router\`, one thread, epoll) against haproxy $HAP_VER, both in front of the same nginx, in the same run; \`bench/router/run.sh\`."
+	echo "cairn's router (\`cairn router\`: $ROUTER_WORKERS worker threads, its default of one per CPU, each an epoll loop with its own SO_REUSEPORT listener) against haproxy $HAP_VER, both in front of the same nginx, in the same run; \`bench/router/run.sh\`."
 	echo
 	echo "- Machine: $MACHINE."
 	echo "- cairn $REV, binary built $CAIRN_BUILT (sha256 $CAIRN_SUM…); nginx $NGINX_VER ($NGINX_PKG), haproxy $HAP_VER, wrk $WRK_VER."
