@@ -1064,8 +1064,8 @@ static bool is_hop_by_hop(struct http_str name)
 /* Whether a received field is passed on as it is: not a hop-by-hop field
  * (Upgrade passes when keep_upgrade), not named in Connection, not one of
  * those the proxy writes itself (framing; for requests Host and the
- * X-Forwarded ones), and for requests no name with an underscore and no
- * Expect from HTTP/1.0. */
+ * X-Forwarded ones), for responses not named Close, and for requests no name
+ * with an underscore and no Expect from HTTP/1.0. */
 static bool field_passes(const struct http_message *m, const struct http_header *h,
 			 bool keep_upgrade)
 {
@@ -1083,6 +1083,10 @@ static bool field_passes(const struct http_message *m, const struct http_header 
 	/* HTTP/1.0 expectations are ignored (RFC 9110 §10.1.1), and the
 	 * request goes upstream as HTTP/1.1, where they would not be. */
 	if (!m->response && m->minor_version == 0 && http_str_case_eq(name, "expect"))
+		return false;
+	/* "Close" is a reserved field name (RFC 9110 §7.6.1); passed on, it
+	 * would be named by the "Connection: close" the proxy may write. */
+	if (m->response && http_str_case_eq(name, "close"))
 		return false;
 	if (http_str_case_eq(name, "upgrade"))
 		return keep_upgrade;

@@ -1542,6 +1542,15 @@ static void test_forward_response(void **state)
 				    "Content-Length: 2\r\nConnection: close\r\n\r\n");
 	free(m);
 
+	/* a field named Close (reserved) is not passed on: the proxy's own
+	 * Connection: close would name it */
+	b.len = 0;
+	m = resp_ok("HTTP/1.1 200 OK\r\nClose: 1\r\nContent-Length: 0\r\n\r\n", 0);
+	assert_false(http_forward_response_head(&b, m, false));
+	assert_string_equal(b.data,
+			    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+	free(m);
+
 	/* read until close: can't be kept */
 	b.len = 0;
 	m = resp_ok("HTTP/1.0 200 OK\r\nServer: s\r\n\r\n", 0);
