@@ -1,11 +1,11 @@
 /* HTTP/1.1 heads and body framing for the router and the API server (see
  * http.h). A head is read in two passes: a byte-at-a-time scan, resumable
  * across calls, that finds its end and refuses what may appear nowhere in a
- * head (control characters, bare CR or LF, too many lines or bytes); then,
- * once the head is complete, a parse of its lines and of the fields that
- * decide framing. Both passes go strictly left to right and the second only
- * runs on a complete head, so the verdict is the same whether the head came
- * whole or a byte at a time. */
+ * head (control characters, a bare CR, a bare LF in a request, too many lines
+ * or bytes); then, once the head is complete, a parse of its lines and of the
+ * fields that decide framing. Both passes go strictly left to right and the
+ * second only runs on a complete head, so the verdict is the same whether the
+ * head came whole or a byte at a time. */
 #include "http.h"
 
 #include <assert.h>
@@ -147,38 +147,57 @@ void http_parser_init(struct http_parser *p, size_t max_head)
 	*p = (struct http_parser){.max_head = max_head};
 }
 
+/* The line ending at data[i] (its LF) is complete; empty says it held nothing
+ * but its terminator. Returns 1 with *ret_head_len when it was the empty line
+ * that ends the head, 0 to go on, < 0 when the head is refused. */
+static int end_line(struct http_parser *p, size_t i, bool empty, bool request, size_t *ret_head_len,
+		    struct http_error *err)
+{
+	if (empty) {
+		if (p->lines > 0) {
+			*ret_head_len = i + 1;
+			return 1;
+		}
+		if (!request)
+			return fail(err, 400, "empty line before the status line");
+		if (++p->empty_lines > HTTP_LEADING_EMPTY_LINES_MAX)
+			return fail(err, 400, "too many empty lines before the request line");
+	} else if (++p->lines > 1 + HTTP_HEADERS_MAX) {
+		return fail(err, 431, "too many header fields");
+	}
+	p->line_start = i + 1;
+	return 0;
+}
+
 /* Scan data[p->pos..len): returns 1 with *ret_head_len when the head ends
- * there, 0 when it does not yet, < 0 when the bytes can't be a head. */
+ * there, 0 when it does not yet, < 0 when the bytes can't be a head. A line
+ * of a request ends in CRLF; a line of a response in CRLF or a bare LF (RFC
+ * 9112 §2.2 lets a recipient take LF alone as the terminator: upstream
+ * servers such as busybox httpd's CGI output send it, and nginx and curl
+ * accept it), never a bare CR. Requests stay strict: there a bare LF is what
+ * request smuggling feeds on. */
 static int scan_head(struct http_parser *p, const char *data, size_t len, bool request,
 		     size_t *ret_head_len, struct http_error *err)
 {
 	for (size_t i = p->pos; i < len; i++) {
 		unsigned char c = (unsigned char)data[i];
+		int r = 0;
 		if (p->cr) {
 			if (c != '\n')
 				return fail(err, 400, "CR not followed by LF in the head");
 			p->cr = false;
-			if (i - 1 == p->line_start) {
-				if (p->lines > 0) {
-					*ret_head_len = i + 1;
-					return 1;
-				}
-				if (!request)
-					return fail(err, 400, "empty line before the status line");
-				if (++p->empty_lines > HTTP_LEADING_EMPTY_LINES_MAX)
-					return fail(err, 400,
-						    "too many empty lines before the request line");
-			} else if (++p->lines > 1 + HTTP_HEADERS_MAX) {
-				return fail(err, 431, "too many header fields");
-			}
-			p->line_start = i + 1;
+			r = end_line(p, i, i - 1 == p->line_start, request, ret_head_len, err);
 		} else if (c == '\r') {
 			p->cr = true;
 		} else if (c == '\n') {
-			return fail(err, 400, "LF without CR in the head");
+			if (request)
+				return fail(err, 400, "LF without CR in the head");
+			r = end_line(p, i, i == p->line_start, request, ret_head_len, err);
 		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			return fail(err, 400, "control character in the head");
 		}
+		if (r != 0)
+			return r;
 		/* A head must end within max_head bytes: once that many are
 		 * here without its end, no further byte can help. */
 		if (i + 1 >= p->max_head)
@@ -190,15 +209,19 @@ static int scan_head(struct http_parser *p, const char *data, size_t len, bool r
 
 /* --- the parse of a complete head --------------------------------------------- */
 
-/* The line at *pos of a scanned head (every line ends in CRLF), without its
- * CRLF; *pos moves past it. */
+/* The line at *pos of a scanned head, without its terminator; *pos moves past
+ * it. The scan let through no CR but one right before an LF, so a line ends
+ * at the first LF, and a CR before it is the terminator's (every line of a
+ * request ends in CRLF; one of a response may end in a bare LF). */
 static struct http_str next_line(const char *data, size_t head_len, size_t *pos)
 {
 	const char *s = data + *pos;
-	const char *cr = memchr(s, '\r', head_len - *pos);
-	assert(cr && (size_t)(cr - data) + 1 < head_len);
-	size_t n = (size_t)(cr - s);
-	*pos += n + 2;
+	const char *lf = memchr(s, '\n', head_len - *pos);
+	assert(lf && (size_t)(lf - data) < head_len);
+	size_t n = (size_t)(lf - s);
+	*pos += n + 1;
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
 	return (struct http_str){s, n};
 }
 
@@ -682,6 +705,7 @@ void http_body_init_kind(struct http_body *b, enum http_body_kind kind, uint64_t
 void http_body_init(struct http_body *b, const struct http_message *m)
 {
 	http_body_init_kind(b, m->body, m->content_length);
+	b->response = m->response;
 }
 
 static int chunk_fail(struct http_error *err, const char *reason)
@@ -689,11 +713,43 @@ static int chunk_fail(struct http_error *err, const char *reason)
 	return fail(err, 400, reason);
 }
 
-/* Run the chunked decoder over data[0..len); see http_body_feed. */
-static int feed_chunked(struct http_body *b, const unsigned char *data, size_t len,
+/* The chunk-size line (with its extensions) has ended. */
+static void chunk_size_line_done(struct http_body *b)
+{
+	if (b->remaining > 0) {
+		b->state = CH_DATA;
+	} else {
+		b->state = CH_TRAILER;
+		b->line_len = 0;
+	}
+}
+
+/* The line terminator after a chunk's data has ended: the next chunk. */
+static void chunk_data_done(struct http_body *b)
+{
+	b->state = CH_SIZE;
+	b->digits = 0;
+	b->remaining = 0;
+}
+
+/* Append data[from..from + n) to out, if any (data may be NULL when n is 0). */
+static void put_bytes(struct buf *out, const void *data, size_t from, size_t n)
+{
+	if (out && n > 0)
+		buf_put(out, (const char *)data + from, n);
+}
+
+/* Run the chunked decoder over data[0..len); see http_body_feed. A bare LF
+ * ends a line of the framing where a CRLF would, in a response only (as in
+ * its head: see scan_head), and nowhere else than a CRLF could: the
+ * whitespace, extension and trailer rules are those of a CRLF line. With out,
+ * append the bytes consumed to it as they are to be forwarded: the same,
+ * with each such bare LF written CRLF. */
+static int feed_chunked(struct http_body *b, const unsigned char *data, size_t len, struct buf *out,
 			size_t *ret_consumed, struct http_error *err)
 {
 	size_t i = 0;
+	size_t seg = 0; /* the bytes not yet appended to out start here */
 	while (i < len) {
 		unsigned char c = data[i];
 		if (b->state == CH_DATA) {
@@ -711,6 +767,9 @@ static int feed_chunked(struct http_body *b, const unsigned char *data, size_t l
 		if (b->state >= CH_TRAILER_NAME && b->state <= CH_TRAILER_LF &&
 		    ++b->line_len > HTTP_TRAILERS_MAX)
 			return chunk_fail(err, "trailer section too large");
+		/* a bare LF may end a line where a CR would start its end */
+		bool bare_lf = c == '\n' && b->response;
+		bool ended_by_lf = false; /* and it did */
 		switch ((enum chunk_state)b->state) {
 		case CH_SIZE: {
 			int v = hex_value(c);
@@ -730,6 +789,9 @@ static int feed_chunked(struct http_body *b, const unsigned char *data, size_t l
 				b->line_len = 1;
 			} else if (c == '\r') {
 				b->state = CH_LINE_LF;
+			} else if (bare_lf) {
+				chunk_size_line_done(b);
+				ended_by_lf = true;
 			} else {
 				return chunk_fail(err, "chunk size is not a hex number");
 			}
@@ -752,16 +814,20 @@ static int feed_chunked(struct http_body *b, const unsigned char *data, size_t l
 		case CH_EXT_TOKEN:
 			if (is_tchar(c))
 				break;
-			if (c == '=' && b->state == CH_EXT_NAME)
+			if (c == '=' && b->state == CH_EXT_NAME) {
 				b->state = CH_EXT_EQ;
-			else if (c == ';')
+			} else if (c == ';') {
 				b->state = CH_EXT_START;
-			else if (c == '\r')
+			} else if (c == '\r') {
 				b->state = CH_LINE_LF;
-			else if (is_ows(c))
+			} else if (bare_lf) {
+				chunk_size_line_done(b);
+				ended_by_lf = true;
+			} else if (is_ows(c)) {
 				b->state = b->state == CH_EXT_NAME ? CH_EXT_NAME_BWS : CH_BWS;
-			else
+			} else {
 				return chunk_fail(err, "malformed chunk extension");
+			}
 			break;
 		case CH_EXT_NAME_BWS:
 			if (c == '=')
@@ -793,43 +859,48 @@ static int feed_chunked(struct http_body *b, const unsigned char *data, size_t l
 			b->state = CH_EXT_QUOTED;
 			break;
 		case CH_EXT_QEND:
-			if (c == ';')
+			if (c == ';') {
 				b->state = CH_EXT_START;
-			else if (c == '\r')
+			} else if (c == '\r') {
 				b->state = CH_LINE_LF;
-			else if (is_ows(c))
+			} else if (bare_lf) {
+				chunk_size_line_done(b);
+				ended_by_lf = true;
+			} else if (is_ows(c)) {
 				b->state = CH_BWS;
-			else
+			} else {
 				return chunk_fail(err, "malformed chunk extension value");
+			}
 			break;
 		case CH_LINE_LF:
 			if (c != '\n')
 				return chunk_fail(err, "CR not followed by LF in a chunk line");
-			if (b->remaining > 0) {
-				b->state = CH_DATA;
-			} else {
-				b->state = CH_TRAILER;
-				b->line_len = 0;
-			}
+			chunk_size_line_done(b);
 			break;
 		case CH_DATA:
 			assert(false);
 			break;
 		case CH_DATA_CR:
-			if (c != '\r')
+			if (c == '\r') {
+				b->state = CH_DATA_LF;
+			} else if (bare_lf) {
+				chunk_data_done(b);
+				ended_by_lf = true;
+			} else {
 				return chunk_fail(err, "chunk data not followed by CRLF");
-			b->state = CH_DATA_LF;
+			}
 			break;
 		case CH_DATA_LF:
 			if (c != '\n')
 				return chunk_fail(err, "chunk data not followed by CRLF");
-			b->state = CH_SIZE;
-			b->digits = 0;
-			b->remaining = 0;
+			chunk_data_done(b);
 			break;
 		case CH_TRAILER:
 			if (c == '\r') {
 				b->state = CH_END_LF;
+			} else if (bare_lf) {
+				b->done = true;
+				ended_by_lf = true;
 			} else if (is_tchar(c)) {
 				b->state = CH_TRAILER_NAME;
 				if (++b->line_len > HTTP_TRAILERS_MAX)
@@ -848,10 +919,14 @@ static int feed_chunked(struct http_body *b, const unsigned char *data, size_t l
 				return chunk_fail(err, "malformed trailer field name");
 			break;
 		case CH_TRAILER_VALUE:
-			if (c == '\r')
+			if (c == '\r') {
 				b->state = CH_TRAILER_LF;
-			else if (!is_field_char(c))
+			} else if (bare_lf) {
+				b->state = CH_TRAILER;
+				ended_by_lf = true;
+			} else if (!is_field_char(c)) {
 				return chunk_fail(err, "control character in a trailer field");
+			}
 			break;
 		case CH_TRAILER_LF:
 			if (c != '\n')
@@ -863,16 +938,25 @@ static int feed_chunked(struct http_body *b, const unsigned char *data, size_t l
 				return chunk_fail(
 				    err, "CR not followed by LF at the end of a chunked body");
 			b->done = true;
-			*ret_consumed = i;
-			return 1;
+			break;
 		}
+		if (ended_by_lf && out) {
+			put_bytes(out, data, seg, i - 1 - seg);
+			buf_put(out, "\r\n", 2);
+			seg = i;
+		}
+		if (b->done)
+			break;
 	}
-	*ret_consumed = len;
-	return 0;
+	put_bytes(out, data, seg, i - seg);
+	*ret_consumed = i;
+	return b->done;
 }
 
-int http_body_feed(struct http_body *b, const void *data, size_t len, size_t *ret_consumed,
-		   struct http_error *err)
+/* http_body_feed, appending the bytes consumed to out (may be NULL) as
+ * feed_chunked says; out is as it was on failure. */
+static int body_feed(struct http_body *b, const void *data, size_t len, struct buf *out,
+		     size_t *ret_consumed, struct http_error *err)
 {
 	size_t n = 0;
 	int r = 0;
@@ -894,9 +978,15 @@ int http_body_feed(struct http_body *b, const void *data, size_t len, size_t *re
 		/* A local state, committed only on success (the error leaves b
 		 * as it was, broken for good anyway). */
 		struct http_body tmp = *b;
-		r = feed_chunked(&tmp, data, len, &n, err);
-		if (r < 0)
+		size_t out_len = out ? out->len : 0;
+		r = feed_chunked(&tmp, data, len, out, &n, err);
+		if (r < 0) {
+			if (out && out->data) {
+				out->len = out_len;
+				out->data[out_len] = 0;
+			}
 			return r;
+		}
 		*b = tmp;
 		break;
 	}
@@ -904,9 +994,23 @@ int http_body_feed(struct http_body *b, const void *data, size_t len, size_t *re
 		n = len;
 		break;
 	}
+	if (b->kind != HTTP_BODY_CHUNKED)
+		put_bytes(out, data, 0, n);
 	b->consumed += n;
 	*ret_consumed = n;
 	return r;
+}
+
+int http_body_feed(struct http_body *b, const void *data, size_t len, size_t *ret_consumed,
+		   struct http_error *err)
+{
+	return body_feed(b, data, len, NULL, ret_consumed, err);
+}
+
+int http_body_forward(struct http_body *b, const void *data, size_t len, size_t *ret_consumed,
+		      struct buf *out, struct http_error *err)
+{
+	return body_feed(b, data, len, out, ret_consumed, err);
 }
 
 int http_body_eof(const struct http_body *b, struct http_error *err)
@@ -960,8 +1064,8 @@ static bool is_hop_by_hop(struct http_str name)
 /* Whether a received field is passed on as it is: not a hop-by-hop field
  * (Upgrade passes when keep_upgrade), not named in Connection, not one of
  * those the proxy writes itself (framing; for requests Host and the
- * X-Forwarded ones), and for requests no name with an underscore and no
- * Expect from HTTP/1.0. */
+ * X-Forwarded ones), for responses not named Close, and for requests no name
+ * with an underscore and no Expect from HTTP/1.0. */
 static bool field_passes(const struct http_message *m, const struct http_header *h,
 			 bool keep_upgrade)
 {
@@ -979,6 +1083,10 @@ static bool field_passes(const struct http_message *m, const struct http_header 
 	/* HTTP/1.0 expectations are ignored (RFC 9110 §10.1.1), and the
 	 * request goes upstream as HTTP/1.1, where they would not be. */
 	if (!m->response && m->minor_version == 0 && http_str_case_eq(name, "expect"))
+		return false;
+	/* "Close" is a reserved field name (RFC 9110 §7.6.1); passed on, it
+	 * would be named by the "Connection: close" the proxy may write. */
+	if (m->response && http_str_case_eq(name, "close"))
 		return false;
 	if (http_str_case_eq(name, "upgrade"))
 		return keep_upgrade;

@@ -144,7 +144,11 @@ int http_parse_request(struct http_parser *p, const char *data, size_t len,
 unsigned http_response_flags(const struct http_message *req);
 
 /* Parse a response head (from an upstream server), as http_parse_request
- * does, with flags from http_response_flags() for the request it answers.
+ * does, with flags from http_response_flags() for the request it answers,
+ * except that a line may end in a bare LF as well as in CRLF (RFC 9112 §2.2,
+ * as nginx and curl read them: some servers, busybox httpd's CGI output for
+ * one, send them); a bare CR is still refused, and so is an empty line before
+ * the status line.
  * Responses to HEAD, 1xx, 204 and 304 (and 2xx to CONNECT) have no body;
  * then Transfer-Encoding: chunked, then Content-Length; otherwise the body
  * runs until the server closes. A 1xx other than 101 is an interim response:
@@ -176,6 +180,8 @@ struct http_body {
 			     * left in the current chunk's data */
 	uint64_t consumed;  /* bytes of the body seen so far */
 	/* private: the chunked decoder */
+	bool response; /* a response's body: a bare LF ends a line of the
+			* framing, as in its head */
 	int state;
 	unsigned digits;
 	size_t line_len;
@@ -184,7 +190,8 @@ struct http_body {
 /* Start tracking the body of the message m (request or response). */
 void http_body_init(struct http_body *b, const struct http_message *m);
 
-/* Start tracking a body of the given kind (length for HTTP_BODY_LENGTH). */
+/* Start tracking a body of the given kind (length for HTTP_BODY_LENGTH), read
+ * as a request's (no bare LF in a chunked body). */
 void http_body_init_kind(struct http_body *b, enum http_body_kind kind, uint64_t length);
 
 /* Feed the next len bytes that follow the head (or the bytes fed before).
@@ -195,10 +202,20 @@ void http_body_init_kind(struct http_body *b, enum http_body_kind kind, uint64_t
  * checked strictly: chunk sizes are 1 to 16 hex digits, extensions follow
  * RFC 9112 §7.1.1 within HTTP_CHUNK_EXT_MAX bytes, chunk data is followed by
  * CRLF, trailer fields are well-formed within HTTP_TRAILERS_MAX bytes, no
- * bare CR or LF; anything else returns -EBADMSG with err (400) filled and
- * *ret_consumed untouched: the connection can't be used any more. */
+ * bare CR, and no bare LF but, in a response's body, one that ends a line
+ * (a chunk-size line, the end of a chunk's data, a trailer line, the final
+ * empty line) where a CRLF would; anything else returns -EBADMSG with err
+ * (400) filled and *ret_consumed untouched: the connection can't be used any
+ * more. */
 int http_body_feed(struct http_body *b, const void *data, size_t len, size_t *ret_consumed,
 		   struct http_error *err);
+
+/* http_body_feed, appending to out the bytes consumed as a proxy forwards
+ * them: the same bytes, except that each bare LF that ended a line of a
+ * chunked response's framing is written CRLF, so what goes downstream is
+ * well-formed. Nothing is appended on failure. */
+int http_body_forward(struct http_body *b, const void *data, size_t len, size_t *ret_consumed,
+		      struct buf *out, struct http_error *err);
 
 /* The connection was closed by the sender after the bytes fed so far.
  * Returns 0 when that ends the message properly (it was done, or its body
@@ -231,9 +248,10 @@ int http_body_eof(const struct http_body *b, struct http_error *err);
 void http_forward_request_head(struct buf *out, const struct http_message *req,
 			       const char *client_addr, const char *proto, bool pass_upgrade);
 
-/* Append to out the head to send downstream for the response resp: status
- * line "HTTP/1.1 <status> <reason>", the fields except the hop-by-hop ones
- * (as above; Upgrade is kept on a 101), the framing as it was (one canonical
+/* Append to out the head to send downstream for the response resp, written
+ * anew in CRLF whatever line ends the upstream server used: status line
+ * "HTTP/1.1 <status> <reason>", the fields except the hop-by-hop ones (as
+ * above; Upgrade is kept on a 101), the framing as it was (one canonical
  * Content-Length or Transfer-Encoding: chunked; none on a 1xx, a 204 or a 2xx
  * to CONNECT, which have no body), then "Connection: keep-alive" when
  * keep_alive, else "Connection: close" (a 101 gets "Connection: upgrade", a

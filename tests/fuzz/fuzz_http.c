@@ -2,10 +2,15 @@
  * read as a pipeline of requests and as one of responses: whole, a byte at a
  * time, and in pieces copied to buffers of their exact size (so ASan sees a
  * read past the end), all three giving the same verdict and fields; each body
- * is tracked whole and in pieces to the same end; a head that parses is
- * forwarded, and the forwarded head parses again with the same method,
- * target and framing, and forwards again to the same bytes. The input is also
- * run through the chunked tracker on its own. */
+ * is tracked whole and in pieces to the same end, and forwarded
+ * (http_body_forward) whole and in pieces to the same bytes; a head that
+ * parses is forwarded, and the forwarded head parses again with the same
+ * method, target and framing, and forwards again to the same bytes. A bare LF
+ * is a line end in a response only: a request head that parses has none, a
+ * response with its bare LFs written CRLF gets the same verdict and message,
+ * and what is forwarded of a response's chunked body reads as a request's
+ * (CRLF only) to the same end. The input is also run through the chunked
+ * tracker on its own, as a request's body and as a response's. */
 #include "../../src/router/http.h"
 
 #include <stdio.h>
@@ -44,6 +49,39 @@ static bool bytes_eq(struct http_str a, struct http_str b)
 	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
+/* d[0..n) with a CR written before every LF that has none. */
+static void put_crlf(struct buf *out, const char *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] == '\n' && (i == 0 || d[i - 1] != '\r'))
+			buf_putc(out, '\r');
+		buf_putc(out, d[i]);
+	}
+}
+
+static size_t count_bare_lf(const char *d, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += d[i] == '\n' && (i == 0 || d[i - 1] != '\r');
+	return k;
+}
+
+/* A fresh body tracker, for a response's body or a request's. */
+static void body_init(struct http_body *b, enum http_body_kind kind, uint64_t length, bool response)
+{
+	if (!response) {
+		http_body_init_kind(b, kind, length);
+		return;
+	}
+	struct http_message *m = xcalloc(1, sizeof(*m));
+	m->response = true;
+	m->body = kind;
+	m->content_length = length;
+	http_body_init(b, m);
+	free(m);
+}
+
 static void check_same(const struct http_message *a, const char *abase,
 		       const struct http_message *b, const char *bbase)
 {
@@ -61,6 +99,32 @@ static void check_same(const struct http_message *a, const char *abase,
 		CHECK(str_same(a->headers[i].value, abase, b->headers[i].value, bbase));
 	}
 	CHECK(a->head_len == b->head_len);
+	CHECK(a->body == b->body);
+	CHECK(a->content_length == b->content_length);
+	CHECK(a->has_content_length == b->has_content_length);
+	CHECK(a->chunked == b->chunked);
+	CHECK(a->keep_alive == b->keep_alive);
+	CHECK(a->upgrade == b->upgrade);
+	CHECK(a->expect_continue == b->expect_continue);
+	CHECK(a->has_host == b->has_host);
+}
+
+/* Two heads say the same (their bytes may differ in line ends). */
+static void check_equivalent(const struct http_message *a, const struct http_message *b)
+{
+	CHECK(a->response == b->response);
+	CHECK(bytes_eq(a->method, b->method) && !a->method.p == !b->method.p);
+	CHECK(bytes_eq(a->target, b->target) && !a->target.p == !b->target.p);
+	CHECK(bytes_eq(a->reason, b->reason) && !a->reason.p == !b->reason.p);
+	CHECK(bytes_eq(a->host, b->host) && !a->host.p == !b->host.p);
+	CHECK(a->target_form == b->target_form);
+	CHECK(a->status == b->status);
+	CHECK(a->minor_version == b->minor_version);
+	CHECK(a->n_headers == b->n_headers);
+	for (size_t i = 0; i < a->n_headers; i++) {
+		CHECK(bytes_eq(a->headers[i].name, b->headers[i].name));
+		CHECK(bytes_eq(a->headers[i].value, b->headers[i].value));
+	}
 	CHECK(a->body == b->body);
 	CHECK(a->content_length == b->content_length);
 	CHECK(a->has_content_length == b->has_content_length);
@@ -102,9 +166,15 @@ static int parse_three_ways(bool request, unsigned flags, const char *d, size_t 
 	int r1 = parse(request, flags, NULL, d, n, m, &e1);
 	if (r1 < 0)
 		check_error(r1, &e1);
-	if (r1 == 1) {
+	if (r1 == 1 && request) {
 		CHECK(m->head_len >= 4 && m->head_len <= n && m->head_len <= HTTP_HEAD_MAX);
 		CHECK(memcmp(d + m->head_len - 4, "\r\n\r\n", 4) == 0);
+	} else if (r1 == 1) {
+		/* "\n\n", "\n\r\n" */
+		size_t h = m->head_len;
+		CHECK(h >= 2 && h <= n && h <= HTTP_HEAD_MAX);
+		CHECK(d[h - 1] == '\n' &&
+		      (d[h - 2] == '\n' || (d[h - 2] == '\r' && h >= 3 && d[h - 3] == '\n')));
 	}
 
 	/* byte by byte, in place */
@@ -290,6 +360,78 @@ done:
 	buf_free(&out);
 }
 
+/* Forward the body in d[0..n) whole and in pieces (exact-size copies): the
+ * same verdict r1 and end c1 as http_body_feed, the same bytes out (nothing
+ * on failure). A request's bytes, and bodies that are not chunked, go out as
+ * they came; a response's chunked body goes out in CRLF, which reads as a
+ * request's to the same end, and as it came when it was CRLF already. */
+static void check_forward_body(const struct http_body *init, const char *d, size_t n, int r1,
+			       size_t c1, uint64_t *rng)
+{
+	struct http_body b3 = *init, b4 = *init;
+	struct http_error e3 = {0}, e4 = {0};
+	struct buf o3 = {0}, o4 = {0};
+	size_t c3 = 0;
+	int r3 = http_body_forward(&b3, d, n, &c3, &o3, &e3);
+	CHECK(r3 == r1);
+	if (r1 < 0) {
+		CHECK(o3.len == 0);
+	} else {
+		CHECK(c3 == c1 && b3.done == (r1 == 1) && b3.consumed == init->consumed + c1);
+	}
+
+	size_t pos = 0;
+	int r4 = 0;
+	do {
+		size_t step = 1 + rng_next(rng) % (n / 3 + 2);
+		if (step > n - pos)
+			step = n - pos;
+		char *piece = xmalloc(step ? step : 1);
+		memcpy(piece, d + pos, step);
+		size_t c = 0, was = o4.len;
+		r4 = http_body_forward(&b4, piece, step, &c, &o4, &e4);
+		free(piece);
+		if (r4 < 0) {
+			CHECK(o4.len == was);
+			break;
+		}
+		CHECK(c <= step);
+		pos += step;
+		if (r4 == 1)
+			break;
+	} while (pos < n);
+	CHECK(r4 == r1);
+	if (r1 < 0)
+		goto done;
+	CHECK(o3.len == o4.len && (o3.len == 0 || memcmp(o3.data, o4.data, o3.len) == 0));
+	CHECK(o3.len >= c1);
+	bool verbatim = o3.len == c1 && (c1 == 0 || memcmp(o3.data, d, c1) == 0);
+	if (!init->response || init->kind != HTTP_BODY_CHUNKED) {
+		CHECK(verbatim);
+		goto done;
+	}
+	if (init->consumed != 0)
+		goto done; /* the checks below start from the first chunk */
+	/* what is fine for a request is read the same for a response */
+	struct http_body s;
+	struct http_error es;
+	size_t cs = 0;
+	http_body_init_kind(&s, HTTP_BODY_CHUNKED, 0);
+	int rs = http_body_feed(&s, d, n, &cs, &es);
+	if (rs >= 0)
+		CHECK(rs == r1 && cs == c1 && verbatim);
+	/* and what is forwarded is fine for a request, to the same end */
+	http_body_init_kind(&s, HTTP_BODY_CHUNKED, 0);
+	rs = http_body_feed(&s, o3.data, o3.len, &cs, &es);
+	if (rs != r1 || cs != o3.len)
+		fprintf(stderr, "fuzz_http: forwarded chunked body reads %d (%s) at %zu of %zu\n",
+			rs, rs < 0 ? es.reason : "", cs, o3.len);
+	CHECK(rs == r1 && cs == o3.len);
+done:
+	buf_free(&o3);
+	buf_free(&o4);
+}
+
 /* Track the body in d[0..n) whole and in pieces (exact-size copies): the same
  * end. Returns the result, *ret_consumed on >= 0. */
 static int track_body(const struct http_body *init, const char *d, size_t n, size_t *ret_consumed,
@@ -340,8 +482,52 @@ static int track_body(const struct http_body *init, const char *d, size_t n, siz
 		CHECK(http_body_feed(&b1, d, n, &c, &e1) == 1 && c == 0);
 		CHECK(http_body_eof(&b1, &e1) == 0);
 	}
+	check_forward_body(init, d, n, r1, c1, rng);
 	*ret_consumed = c1;
 	return r1;
+}
+
+/* The response head m parsed from d, with its bare LFs written CRLF: the
+ * same message. */
+static void check_head_in_crlf(const struct http_message *m, const char *d, unsigned flags)
+{
+	struct buf nb = {0};
+	put_crlf(&nb, d, m->head_len);
+	struct http_message *again = xmalloc(sizeof(*again));
+	struct http_parser p;
+	struct http_error e = {0};
+	http_parser_init(&p, HTTP_HEAD_MAX_LIMIT);
+	CHECK(http_parse_response(&p, nb.data, nb.len, flags, again, &e) == 1);
+	CHECK(again->head_len == nb.len);
+	CHECK(nb.len == m->head_len + count_bare_lf(d, m->head_len));
+	check_equivalent(m, again);
+	free(again);
+	buf_free(&nb);
+}
+
+/* The whole input as a response, and with its bare LFs written CRLF: the
+ * same verdict (a limit on the head size that neither can reach). */
+static void check_response_in_crlf(const char *in, size_t size, unsigned flags)
+{
+	struct buf nb = {0};
+	put_crlf(&nb, in, size);
+	struct http_message *m1 = xmalloc(sizeof(*m1)), *m2 = xmalloc(sizeof(*m2));
+	struct http_parser p1, p2;
+	struct http_error e1 = {0}, e2 = {0};
+	http_parser_init(&p1, HTTP_HEAD_MAX_LIMIT);
+	http_parser_init(&p2, HTTP_HEAD_MAX_LIMIT);
+	int r1 = http_parse_response(&p1, in, size, flags, m1, &e1);
+	int r2 = http_parse_response(&p2, nb.data, nb.len, flags, m2, &e2);
+	CHECK(r1 == r2);
+	if (r1 < 0)
+		CHECK(e1.status == e2.status && streq(e1.reason, e2.reason));
+	if (r1 == 1) {
+		check_equivalent(m1, m2);
+		CHECK(m2->head_len == m1->head_len + count_bare_lf(in, m1->head_len));
+	}
+	free(m1);
+	free(m2);
+	buf_free(&nb);
 }
 
 /* Up to four pipelined messages. */
@@ -355,6 +541,10 @@ static void check_pipeline(const char *in, size_t size, bool request, unsigned f
 		if (parse_three_ways(request, flags, d, n, m, rng) != 1)
 			break;
 		check_fields(m);
+		if (request)
+			CHECK(count_bare_lf(d, m->head_len) == 0);
+		else
+			check_head_in_crlf(m, d, flags);
 		if (request) {
 			check_forward_request(m, true);
 			check_forward_request(m, false);
@@ -376,10 +566,10 @@ static void check_pipeline(const char *in, size_t size, bool request, unsigned f
 	free(m);
 }
 
-static void check_chunked_alone(const char *in, size_t size, uint64_t *rng)
+static void check_chunked_alone(const char *in, size_t size, bool response, uint64_t *rng)
 {
 	struct http_body b;
-	http_body_init_kind(&b, HTTP_BODY_CHUNKED, 0);
+	body_init(&b, HTTP_BODY_CHUNKED, 0, response);
 	size_t c = 0;
 	int r = track_body(&b, in, size, &c, rng);
 	if (r == 1) {
@@ -387,7 +577,7 @@ static void check_chunked_alone(const char *in, size_t size, uint64_t *rng)
 		struct http_body b2;
 		struct http_error e;
 		size_t c2 = 0;
-		http_body_init_kind(&b2, HTTP_BODY_CHUNKED, 0);
+		body_init(&b2, HTTP_BODY_CHUNKED, 0, response);
 		CHECK(http_body_feed(&b2, in, c - 1, &c2, &e) == 0 && c2 == c - 1);
 		CHECK(http_body_eof(&b2, &e) == -EPIPE);
 		CHECK(http_body_feed(&b2, in + c - 1, 1, &c2, &e) == 1 && c2 == 1);
@@ -420,7 +610,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 : size % 3 == 2 ? HTTP_RESPONSE_TO_CONNECT
 					 : 0;
 	check_pipeline(in, size, false, flags, &rng);
-	check_chunked_alone(in, size, &rng);
+	check_response_in_crlf(in, size, flags);
+	check_chunked_alone(in, size, false, &rng);
+	check_chunked_alone(in, size, true, &rng);
 	if (size >= 2)
 		check_error_response(data[0] << 8 | data[1]);
 	return 0;

@@ -170,22 +170,40 @@ static void resp_fails(const char *text, unsigned flags, int status)
 	free(m);
 }
 
-/* Feed data to a fresh tracker one-shot and byte by byte: both must agree.
- * Returns the result; *ret_consumed is set when >= 0. */
-static int body_both(enum http_body_kind kind, uint64_t length, const char *data, size_t len,
-		     size_t *ret_consumed)
+/* A fresh tracker of the given kind, for a response's body or a request's. */
+static void body_init(struct http_body *b, enum http_body_kind kind, uint64_t length, bool response)
+{
+	if (!response) {
+		http_body_init_kind(b, kind, length);
+		return;
+	}
+	struct http_message *m = xcalloc(1, sizeof(*m));
+	m->response = true;
+	m->body = kind;
+	m->content_length = length;
+	http_body_init(b, m);
+	free(m);
+}
+
+/* Feed data to a fresh tracker one-shot and byte by byte, and through
+ * http_body_forward one-shot and byte by byte: all must agree, and the
+ * forwarded bytes must be the same both ways (nothing on failure). Returns the
+ * result; *ret_consumed is set when >= 0, and ret_out (may be NULL) gets the
+ * bytes forwarded. */
+static int body_both_out(enum http_body_kind kind, uint64_t length, bool response, const char *data,
+			 size_t len, size_t *ret_consumed, struct buf *ret_out)
 {
 	struct http_body b;
 	struct http_error e = {0};
 	size_t n = 0;
-	http_body_init_kind(&b, kind, length);
+	body_init(&b, kind, length, response);
 	int r = http_body_feed(&b, data, len, &n, &e);
 
 	struct http_body b2;
 	struct http_error e2 = {0};
 	size_t total = 0;
 	int r2 = 0;
-	http_body_init_kind(&b2, kind, length);
+	body_init(&b2, kind, length, response);
 	for (size_t i = 0; i < len; i++) {
 		char *one = xmalloc(1);
 		one[0] = data[i];
@@ -203,16 +221,73 @@ static int body_both(enum http_body_kind kind, uint64_t length, const char *data
 	if (len == 0)
 		r2 = http_body_feed(&b2, data, 0, &total, &e2);
 	assert_int_equal(r, r2);
+
+	/* forwarded, one-shot and byte by byte, after bytes already there */
+	struct http_body b3, b4;
+	struct http_error e3 = {0}, e4 = {0};
+	struct buf out = {0}, out2 = {0};
+	size_t n3 = 0, total4 = 0;
+	buf_puts(&out, "before");
+	buf_puts(&out2, "before");
+	body_init(&b3, kind, length, response);
+	int r3 = http_body_forward(&b3, data, len, &n3, &out, &e3);
+	assert_int_equal(r, r3);
+	body_init(&b4, kind, length, response);
+	int r4 = 0;
+	for (size_t i = 0; i < len; i++) {
+		size_t k = 12345, was = out2.len;
+		r4 = http_body_forward(&b4, data + i, 1, &k, &out2, &e4);
+		if (r4 < 0) {
+			assert_int_equal(k, 12345);
+			assert_int_equal(out2.len, was); /* nothing appended on failure */
+			break;
+		}
+		total4 += k;
+		if (r4 == 1)
+			break;
+	}
+	if (len == 0)
+		r4 = http_body_forward(&b4, data, 0, &total4, &out2, &e4);
+	assert_int_equal(r, r4);
+	assert_memory_equal(out.data, "before", 6);
+
 	if (r < 0) {
 		assert_int_equal(e.status, 400);
 		assert_string_equal(e.reason, e2.reason);
+		assert_string_equal(e.reason, e3.reason);
+		assert_string_equal(e.reason, e4.reason);
+		assert_int_equal(out.len, 6);
+		buf_free(&out);
+		buf_free(&out2);
 		return r;
 	}
 	assert_int_equal(n, total);
+	assert_int_equal(n, n3);
+	assert_int_equal(n, total4);
 	assert_int_equal(b.done, r == 1);
 	assert_int_equal(b.consumed, n);
+	assert_int_equal(b3.consumed, n);
+	assert_int_equal(out.len, out2.len);
+	assert_memory_equal(out.data, out2.data, out.len);
+	/* a request's bytes go on as they came */
+	if (!response) {
+		assert_int_equal(out.len, 6 + n);
+		assert_memory_equal(out.data + 6, data, n);
+	}
+	if (ret_out) {
+		ret_out->len = 0;
+		buf_put(ret_out, out.data + 6, out.len - 6);
+	}
+	buf_free(&out);
+	buf_free(&out2);
 	*ret_consumed = n;
 	return r;
+}
+
+static int body_both(enum http_body_kind kind, uint64_t length, const char *data, size_t len,
+		     size_t *ret_consumed)
+{
+	return body_both_out(kind, length, false, data, len, ret_consumed, NULL);
 }
 
 /* A complete chunked body of expect_len bytes at the start of body (0: all of it). */
@@ -825,9 +900,241 @@ static void test_response(void **state)
 	resp_fails("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 400);
 	resp_fails("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", 0, 400);
 	resp_fails("HTTP/1.1 200 OK\r\nX : a\r\n\r\n", 0, 400);
-	resp_fails("HTTP/1.1 200 OK\nX: a\r\n\r\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\rX: a\r\n\r\n", 0, 400); /* bare LF: test_response_bare_lf */
 	/* validated even where ignored */
 	resp_fails("HTTP/1.1 204 OK\r\nContent-Length: -1\r\n\r\n", 0, 400);
+}
+
+/* --- bare LF: accepted in responses, refused in requests -------------------- */
+
+static size_t count_crlf(const char *text)
+{
+	size_t n = 0;
+	for (const char *p = strstr(text, "\r\n"); p; p = strstr(p + 2, "\r\n"))
+		n++;
+	return n;
+}
+
+/* text with the CRLFs picked by mask (bit k: the k-th one) written as bare LFs. */
+static char *with_bare_lf(const char *text, unsigned mask)
+{
+	struct buf b = {0};
+	unsigned k = 0;
+	for (const char *p = text; *p; p++) {
+		if (p[0] == '\r' && p[1] == '\n' && (mask & (1u << k++)))
+			continue;
+		buf_putc(&b, *p);
+	}
+	return buf_steal(&b);
+}
+
+static void assert_same_bytes(struct http_str a, struct http_str b)
+{
+	assert_int_equal(a.p == NULL, b.p == NULL);
+	assert_int_equal(a.len, b.len);
+	if (a.len > 0)
+		assert_memory_equal(a.p, b.p, a.len);
+}
+
+/* Two heads say the same thing (their bytes may differ in line ends). */
+static void assert_equivalent(const struct http_message *a, const struct http_message *b)
+{
+	assert_int_equal(a->response, b->response);
+	assert_same_bytes(a->method, b->method);
+	assert_same_bytes(a->target, b->target);
+	assert_same_bytes(a->reason, b->reason);
+	assert_same_bytes(a->host, b->host);
+	assert_int_equal(a->target_form, b->target_form);
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->minor_version, b->minor_version);
+	assert_int_equal(a->n_headers, b->n_headers);
+	for (size_t i = 0; i < a->n_headers; i++) {
+		assert_same_bytes(a->headers[i].name, b->headers[i].name);
+		assert_same_bytes(a->headers[i].value, b->headers[i].value);
+	}
+	assert_int_equal(a->body, b->body);
+	assert_int_equal(a->content_length, b->content_length);
+	assert_int_equal(a->has_content_length, b->has_content_length);
+	assert_int_equal(a->chunked, b->chunked);
+	assert_int_equal(a->keep_alive, b->keep_alive);
+	assert_int_equal(a->upgrade, b->upgrade);
+	assert_int_equal(a->expect_continue, b->expect_continue);
+	assert_int_equal(a->has_host, b->has_host);
+}
+
+/* No LF in s[0..len) without a CR before it. */
+static void assert_crlf_only(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+			fail_msg("bare LF at %zu: %.*s", i, (int)len, s);
+}
+
+static void test_response_bare_lf(void **state)
+{
+	/* each place a line ends (status line, field lines, the empty line),
+	 * alone and in every mix with CRLF: the same message, one-shot and a
+	 * byte at a time (resp_ok), and the same head forwarded, in CRLF */
+	static const struct {
+		const char *text;
+		unsigned flags;
+	} heads[] = {
+	    {"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n"
+	     "Server: busybox\r\n\r\n",
+	     0},
+	    {"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\nX-Empty:\r\n"
+	     "X-Tab:\t a \t\r\n\r\n",
+	     0},
+	    {"HTTP/1.0 200\r\nContent-Type: text/plain\r\n\r\n", 0},
+	    {"HTTP/1.1 200 \r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nContent-Length: 1\r\n\r\n",
+	     0},
+	    {"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
+	     "Upgrade: websocket\r\n\r\n",
+	     0},
+	    {"HTTP/1.1 100 Continue\r\n\r\n", 0},
+	    {"HTTP/1.1 204 No Content\r\n\r\n", 0},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", HTTP_RESPONSE_TO_HEAD},
+	    {"HTTP/1.1 200 Connection established\r\n\r\n", HTTP_RESPONSE_TO_CONNECT},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(heads); i++) {
+		struct http_message *crlf = resp_ok(heads[i].text, heads[i].flags);
+		assert_int_equal(crlf->head_len, strlen(heads[i].text));
+		struct buf want = {0}, got = {0};
+		bool keep = http_forward_response_head(&want, crlf, true);
+		size_t n = count_crlf(heads[i].text);
+		for (unsigned mask = 1; mask < 1u << n; mask++) {
+			char *text = with_bare_lf(heads[i].text, mask);
+			struct http_message *m = resp_ok(text, heads[i].flags);
+			assert_int_equal(m->head_len, strlen(text));
+			assert_equivalent(crlf, m);
+			got.len = 0;
+			assert_int_equal(http_forward_response_head(&got, m, true), keep);
+			assert_string_equal(got.data, want.data);
+			free(m);
+			free(text);
+		}
+		assert_crlf_only(want.data, want.len);
+		buf_free(&want);
+		buf_free(&got);
+		free(crlf);
+	}
+
+	/* all LF: the fields and where the body starts */
+	const char *text = "HTTP/1.1 200 OK\nContent-Length: 2\nServer: busybox\n\nhi";
+	struct http_message *m = resp_ok(text, 0);
+	assert_int_equal(m->status, 200);
+	assert_str(m->reason, "OK");
+	assert_int_equal(m->n_headers, 2);
+	assert_str(m->headers[1].name, "Server");
+	assert_str(m->headers[1].value, "busybox");
+	assert_int_equal(m->body, HTTP_BODY_LENGTH);
+	assert_int_equal(m->content_length, 2);
+	assert_int_equal(m->head_len, strlen(text) - 2);
+	free(m);
+	/* the head ends at the first empty line; the next LF is the body's */
+	m = resp_ok("HTTP/1.1 200 OK\n\n\n", 0);
+	assert_int_equal(m->head_len, 17);
+	assert_int_equal(m->body, HTTP_BODY_UNTIL_CLOSE);
+	free(m);
+	/* a CR at the end of the prefix: more bytes needed */
+	struct http_message mm;
+	struct http_error e;
+	assert_int_equal(http_parse_response(NULL, "HTTP/1.1 200 OK\n\r", 17, 0, &mm, &e), 0);
+
+	/* the rest stays as strict as with CRLF */
+	resp_fails("\nHTTP/1.1 200 OK\n\n", 0, 400);
+	resp_fails("\r\nHTTP/1.1 200 OK\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\rX: a\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nX: a\r\r\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\n\r\r\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nX: a\n b\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nX: a\n\tb\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\n X: a\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nX : a\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nNoColon\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nX: a\x0b\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 O\x01K\n\n", 0, 400);
+	resp_fails("HTTP/1.1 20 OK\n\n", 0, 400);
+	resp_fails("HTTP/2.0 200 OK\n\n", 0, 505);
+	resp_fails("HTTP/1.1 200 OK\nContent-Length: 1\nTransfer-Encoding: chunked\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\r\nContent-Length: 1\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nContent-Length: 1\nContent-Length: 2\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nContent-Length: -1\n\n", 0, 400);
+	resp_fails("HTTP/1.1 200 OK\nTransfer-Encoding: gzip\n\n", 0, 501);
+	resp_fails("HTTP/1.1 200 OK\nTransfer-Encoding: chunked, chunked\n\n", 0, 400);
+	resp_fails("HTTP/1.0 200 OK\nTransfer-Encoding: chunked\n\n", 0, 400);
+	/* refused as soon as seen */
+	const char *early = "HTTP/1.1 200 OK\nX: \x01";
+	assert_int_equal(http_parse_response(NULL, early, strlen(early), 0, &mm, &e), -EBADMSG);
+
+	/* the same limits: 100 fields, then 101; the head size */
+	struct buf b = {0};
+	buf_puts(&b, "HTTP/1.1 200 OK\n");
+	for (int i = 0; i < HTTP_HEADERS_MAX; i++)
+		buf_printf(&b, "X-%d: %d\n", i, i);
+	size_t before_end = b.len;
+	buf_puts(&b, "\n");
+	m = resp_ok(b.data, 0);
+	assert_int_equal(m->n_headers, HTTP_HEADERS_MAX);
+	free(m);
+	b.len = before_end;
+	buf_puts(&b, "X-One-Too-Many: 1\n");
+	assert_int_equal(http_parse_response(NULL, b.data, b.len, 0, &mm, &e), -EMSGSIZE);
+	b.len = 0;
+	buf_puts(&b, "HTTP/1.1 200 OK\nX-Pad: ");
+	while (b.len < HTTP_HEAD_MAX - 2)
+		buf_putc(&b, 'a');
+	buf_puts(&b, "\n\n");
+	assert_int_equal(b.len, HTTP_HEAD_MAX);
+	free(resp_ok(b.data, 0));
+	b.len -= 2;
+	buf_puts(&b, "a\n\n");
+	resp_fails(b.data, 0, 431);
+	buf_free(&b);
+}
+
+static void test_request_bare_lf(void **state)
+{
+	/* a request's lines end in CRLF, each one: a bare LF anywhere is a 400 */
+	static const char *const reqs[] = {
+	    "GET / HTTP/1.1\r\nHost: h\r\nX-A: b\r\n\r\n",
+	    "\r\nPOST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+	    "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(reqs); i++) {
+		free(req_ok(reqs[i]));
+		size_t n = count_crlf(reqs[i]);
+		for (unsigned mask = 1; mask < 1u << n; mask++) {
+			char *text = with_bare_lf(reqs[i], mask);
+			req_fails(text, 400);
+			free(text);
+		}
+	}
+	struct http_message m;
+	struct http_error e;
+	const char *text = "GET / HTTP/1.1\nHost: h\r\n\r\n";
+	assert_int_equal(http_parse_request(NULL, text, strlen(text), &m, &e), -EBADMSG);
+	assert_string_equal(e.reason, "LF without CR in the head");
+	/* the classic: a field hidden behind a bare LF */
+	req_fails("POST / HTTP/1.1\r\nHost: h\r\nX: y\nTransfer-Encoding: chunked\r\n"
+		  "Content-Length: 3\r\n\r\n",
+		  400);
+
+	/* and a request's chunked body: its lines too */
+	struct http_message *req =
+	    req_ok("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+	const char *body = "5;a=b\r\nhello\r\n0\r\nX-T: v\r\n\r\n";
+	size_t n = count_crlf(body);
+	for (unsigned mask = 0; mask < 1u << n; mask++) {
+		char *t = with_bare_lf(body, mask);
+		struct http_body b;
+		size_t used = 0;
+		http_body_init(&b, req);
+		int r = http_body_feed(&b, t, strlen(t), &used, &e);
+		assert_int_equal(r, mask ? -EBADMSG : 1);
+		free(t);
+	}
+	free(req);
 }
 
 /* --- incremental parsing, pipelining ------------------------------------------- */
@@ -992,6 +1299,107 @@ static void test_chunked(void **state)
 	assert_int_equal(http_body_eof(&t, &e), 0);
 }
 
+static void chunked_resp_ok(const char *body, size_t expect_len, const char *forwarded)
+{
+	if (expect_len == 0)
+		expect_len = strlen(body);
+	size_t n = 0;
+	struct buf out = {0};
+	int r = body_both_out(HTTP_BODY_CHUNKED, 0, true, body, strlen(body), &n, &out);
+	if (r != 1)
+		fail_msg("chunked response body not complete (%d): %s", r, body);
+	assert_int_equal(n, expect_len);
+	assert_int_equal(out.len, strlen(forwarded));
+	assert_memory_equal(out.data, forwarded, out.len);
+	buf_free(&out);
+}
+
+static void chunked_resp_fails(const char *body)
+{
+	size_t n = 0;
+	if (body_both_out(HTTP_BODY_CHUNKED, 0, true, body, strlen(body), &n, NULL) != -EBADMSG)
+		fail_msg("chunked response body accepted: %s", body);
+}
+
+static void chunked_resp_incomplete(const char *body)
+{
+	size_t n = 0;
+	assert_int_equal(body_both_out(HTTP_BODY_CHUNKED, 0, true, body, strlen(body), &n, NULL),
+			 0);
+	assert_int_equal(n, strlen(body));
+}
+
+static void test_chunked_bare_lf(void **state)
+{
+	/* a bare LF ends each line of a response's chunked framing (size line,
+	 * after the data, trailer lines, the last empty line), alone and in
+	 * every mix with CRLF, whole and a byte at a time (body_both_out): the
+	 * same end, and forwarded as the CRLF body exactly */
+	static const char *const bodies[] = {
+	    "5;a=b\r\nhello\r\n3\r\nabc\r\n0\r\nX-T: v\r\nY:\r\n\r\n",
+	    "5;q=\"x y\"\r\nhello\r\n0;z\r\n\r\n",
+	    "0\r\n\r\n",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bodies); i++) {
+		size_t n = count_crlf(bodies[i]);
+		for (unsigned mask = 0; mask < 1u << n; mask++) {
+			char *t = with_bare_lf(bodies[i], mask);
+			chunked_resp_ok(t, 0, bodies[i]);
+			/* followed by the next response */
+			char *next = xasprintf("%sHTTP/1.1 200 OK\n\n", t);
+			chunked_resp_ok(next, strlen(t), bodies[i]);
+			free(next);
+			/* and a request's body takes CRLF only */
+			if (mask)
+				chunked_fails(t);
+			free(t);
+		}
+	}
+	chunked_resp_ok("5\nhello\n0\n\n", 0, "5\r\nhello\r\n0\r\n\r\n");
+	/* CR and LF in the data are data */
+	chunked_resp_ok("3\na\nb\n0\n\n", 0, "3\r\na\nb\r\n0\r\n\r\n");
+	chunked_resp_ok("1\n\r\n0\n\n", 0, "1\r\n\r\r\n0\r\n\r\n");
+	chunked_resp_ok("2\r\n\n\n\n0\n\n", 0, "2\r\n\n\n\r\n0\r\n\r\n");
+
+	chunked_resp_incomplete("5\nhel");
+	chunked_resp_incomplete("5\nhello");
+	chunked_resp_incomplete("5\nhello\n0\n");
+	chunked_resp_incomplete("5\nhello\n0\nX: y\n");
+	chunked_resp_incomplete("5\nhello\n0\n\r");
+
+	/* nothing else loosened */
+	const char *bad[] = {
+	    "\n",
+	    "\n5\nhello\n0\n\n",
+	    "x\n",
+	    " 5\nhello\n0\n\n",
+	    "5 \nhello\n0\n\n",
+	    "5\t\nhello\n0\n\n",
+	    "5\rhello",
+	    "5\r\r\nhello",
+	    "5\nhelloX\n",
+	    "5\nhello\r\r\n",
+	    "5\nhello\rX",
+	    "5;\nhello\n",
+	    "5;a \nhello\n",
+	    "5;a=\nhello\n",
+	    "5;a=\"b\nhello\n",
+	    "5;a=\"b\\\n\"\nhello\n",
+	    "10000000000000000\n",
+	    "0\n X: y\n\n",
+	    "0\n\tX: y\n\n",
+	    "0\nX y\n\n",
+	    "0\nX\n\n",
+	    "0\n: y\n\n",
+	    "0\nX: \x7f\n\n",
+	    "0\nX: y\r\r\n\n",
+	    "0\n\rx",
+	    "0\n\r\r",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		chunked_resp_fails(bad[i]);
+}
+
 static void test_length_and_close(void **state)
 {
 	struct http_body b;
@@ -1134,6 +1542,15 @@ static void test_forward_response(void **state)
 				    "Content-Length: 2\r\nConnection: close\r\n\r\n");
 	free(m);
 
+	/* a field named Close (reserved) is not passed on: the proxy's own
+	 * Connection: close would name it */
+	b.len = 0;
+	m = resp_ok("HTTP/1.1 200 OK\r\nClose: 1\r\nContent-Length: 0\r\n\r\n", 0);
+	assert_false(http_forward_response_head(&b, m, false));
+	assert_string_equal(b.data,
+			    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+	free(m);
+
 	/* read until close: can't be kept */
 	b.len = 0;
 	m = resp_ok("HTTP/1.0 200 OK\r\nServer: s\r\n\r\n", 0);
@@ -1189,6 +1606,57 @@ static void test_forward_response(void **state)
 	buf_free(&b);
 }
 
+/* What the router writes for a response in bare LFs: all CRLF. The response
+ * arrives a byte at a time; the head is parsed and forwarded, then the body
+ * forwarded as it comes, as process_response() does. */
+static void test_forward_bare_lf(void **state)
+{
+	const char *in = "HTTP/1.1 100 Continue\n\n"
+			 "HTTP/1.1 200 OK\nServer: busybox\nTransfer-Encoding: chunked\n\n"
+			 "5\nhello\n6;x\n\nworld\n0\nX-Sum: 1\n\n"
+			 "HTTP/1.1 200 OK\n";
+	const char *want = "HTTP/1.1 100 Continue\r\n\r\n"
+			   "HTTP/1.1 200 OK\r\nServer: busybox\r\nTransfer-Encoding: chunked\r\n"
+			   "Connection: keep-alive\r\n\r\n"
+			   "5\r\nhello\r\n6;x\r\n\nworld\r\n0\r\nX-Sum: 1\r\n\r\n";
+	size_t len = strlen(in), pos = 0, k = 0;
+	struct buf out = {0};
+	struct http_parser p;
+	struct http_message m;
+	struct http_body b;
+	struct http_error e;
+	bool in_body = false;
+	http_parser_init(&p, 0);
+	for (k = 1; k <= len; k++) {
+		char *copy = xmalloc(k); /* each prefix in a buffer of its own size */
+		memcpy(copy, in, k);
+		if (!in_body) {
+			int r = http_parse_response(&p, copy + pos, k - pos, 0, &m, &e);
+			assert_true(r >= 0);
+			if (r == 1) {
+				http_forward_response_head(&out, &m, true);
+				pos += m.head_len;
+				if (m.status >= 200) {
+					http_body_init(&b, &m);
+					in_body = true;
+				}
+			}
+		} else {
+			size_t used = 0;
+			int r = http_body_forward(&b, copy + pos, k - pos, &used, &out, &e);
+			assert_true(r >= 0);
+			pos += used;
+		}
+		free(copy);
+		if (in_body && b.done)
+			break;
+	}
+	assert_true(in_body && b.done);
+	assert_string_equal(in + pos, "HTTP/1.1 200 OK\n");
+	assert_string_equal(out.data, want);
+	buf_free(&out);
+}
+
 static void test_error_response(void **state)
 {
 	struct buf b = {0};
@@ -1231,12 +1699,16 @@ int main(void)
 	    cmocka_unit_test(test_connection),
 	    cmocka_unit_test(test_upgrade_expect),
 	    cmocka_unit_test(test_response),
+	    cmocka_unit_test(test_response_bare_lf),
+	    cmocka_unit_test(test_request_bare_lf),
 	    cmocka_unit_test(test_incremental),
 	    cmocka_unit_test(test_pipelined),
 	    cmocka_unit_test(test_chunked),
+	    cmocka_unit_test(test_chunked_bare_lf),
 	    cmocka_unit_test(test_length_and_close),
 	    cmocka_unit_test(test_forward_request),
 	    cmocka_unit_test(test_forward_response),
+	    cmocka_unit_test(test_forward_bare_lf),
 	    cmocka_unit_test(test_error_response),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
