@@ -1221,14 +1221,23 @@ static void process_response(struct upstream *up)
 	while (!up->respb.done && iob_size(&up->in)) {
 		size_t used = 0;
 		struct http_error he = {0};
-		int r = http_body_feed(&up->respb, up->in.data + up->in.off, iob_size(&up->in),
-				       &used, &he);
+		/* as received; a chunked body's framing rewritten when the server
+		 * ended its lines with a bare LF */
+		bool chunked = up->respb.kind == HTTP_BODY_CHUNKED;
+		struct buf *fwd = chunked ? scratch() : NULL;
+		int r = chunked ? http_body_forward(&up->respb, up->in.data + up->in.off,
+						    iob_size(&up->in), &used, fwd, &he)
+				: http_body_feed(&up->respb, up->in.data + up->in.off,
+						 iob_size(&up->in), &used, &he);
 		if (r < 0) {
 			up->be->errors++, up->be->requests++;
 			client_abort(c);
 			return;
 		}
-		iob_put(&c->out, up->in.data + up->in.off, used);
+		if (chunked)
+			iob_put(&c->out, fwd->data, fwd->len);
+		else
+			iob_put(&c->out, up->in.data + up->in.off, used);
 		iob_drop(&up->in, used);
 	}
 	if (up->respb.done) {

@@ -44,6 +44,9 @@ set_broken_page() {
 	load_stop canary
 	# the canary's errors reached only the share it was given
 	jget "$LOAD" "'ok' if j['ok'] > 0 and j['non_2xx'] < j['ok'] else 'bad'" | grep -qx ok
+	# and they are its own 500s, relayed although its CGI ends lines with a
+	# bare LF (the router accepts that from a server, never from a client)
+	[ "$(jget "$LOAD" "sorted(j['non_2xx_by_status'])")" = '["500"]' ]
 	[ "$(rel_states prod)" = "v2=failed v1=live" ]
 	page_is "$PROD_URL" "hello from v1"
 	[ "$(healthy_count prod)" = 2 ]
