@@ -467,7 +467,7 @@ GOAL_FAIL=0
 {
 	echo "## router"
 	echo
-	echo "cairn's router (\`cairn router\`: $ROUTER_WORKERS worker threads, its default of one per CPU, each an epoll loop with its own SO_REUSEPORT listener) against haproxy $HAP_VER, both in front of the same nginx, in the same run; \`bench/router/run.sh\`."
+	echo "cairn's router (\`cairn router\`: $ROUTER_WORKERS worker thread(s), its default of half the CPUs (or \$CAIRN_ROUTER_WORKERS), each an epoll loop with its own SO_REUSEPORT listener) against haproxy $HAP_VER, both in front of the same nginx, in the same run; \`bench/router/run.sh\`."
 	echo
 	echo "- Machine: $MACHINE."
 	echo "- cairn $REV, binary built $CAIRN_BUILT (sha256 $CAIRN_SUM…); nginx $NGINX_VER ($NGINX_PKG), haproxy $HAP_VER, wrk $WRK_VER."

@@ -9,6 +9,9 @@ load deploy_helpers
 
 setup_file() {
 	deploy_setup_file
+	# two router workers here (the default on 2 CPUs is one): every table,
+	# health change and count must agree across them
+	export CAIRN_ROUTER_WORKERS=2
 }
 
 setup() {
@@ -26,6 +29,8 @@ teardown() {
 	# the API socket is the daemon's alone
 	[ "$(stat -c '%a %U' "$ROOT/cairn.sock")" = "600 root" ]
 	[ -n "$(router_pid)" ]
+	# the main thread and the two workers asked for
+	[ "$(awk '/^Threads:/ {print $2}' "/proc/$(router_pid)/status")" = 3 ]
 	deploy_ok prod
 	figure "deploy v1 (build + 3 instances + health + switch): ${DEPLOY_MS} ms wall, switched after ${DEPLOY_SWITCH}s"
 	[[ "$output" == "prod v1 is live (traffic switched after "* ]]
