@@ -25,12 +25,13 @@ struct command {
 	const char *summary; /* one line */
 	const char *help;    /* options and details */
 	int (*run)(struct cli *cli, int argc, char **argv);
+	bool hidden; /* left out of 'cairn --help' (commands cairn runs itself) */
 };
 
 extern const struct command cmd_import, cmd_images, cmd_inspect, cmd_tag, cmd_rm, cmd_history,
 	cmd_checkout, cmd_gc, cmd_fsck, cmd_verify, cmd_run, cmd_ps,
 	cmd_stop, cmd_logs, cmd_exec, cmd_build, cmd_router, cmd_daemon, cmd_deploy,
-	cmd_status, cmd_releases, cmd_rollback, cmd_promote, cmd_scale, cmd_events;
+	cmd_status, cmd_releases, cmd_rollback, cmd_promote, cmd_scale, cmd_events, cmd_probe;
 
 /* Options every command accepts; getopt value codes for them. */
 enum {

@@ -86,7 +86,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	int code = 0;
 	char message[600];
 	if (r == 0)
-		r = runtime_exec(in.pid, in.pid_start, &spec, &code, message, sizeof(message), &err);
+		r = runtime_exec(in.pid, in.pid_start, &spec, 0, &code, message, sizeof(message), &err);
 	state_instance_free(&in);
 	if (r < 0) {
 		r = cli_error(&err);

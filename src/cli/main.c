@@ -11,7 +11,7 @@ static const struct command *const commands[] = {
 	&cmd_build, &cmd_import, &cmd_images, &cmd_inspect, &cmd_tag,    &cmd_rm,
 	&cmd_history, &cmd_checkout, &cmd_gc, &cmd_fsck, &cmd_verify, &cmd_run, &cmd_ps, &cmd_stop,
 	&cmd_logs, &cmd_exec, &cmd_daemon, &cmd_deploy, &cmd_status, &cmd_releases,
-	&cmd_rollback, &cmd_promote, &cmd_scale, &cmd_events, &cmd_router,
+	&cmd_rollback, &cmd_promote, &cmd_scale, &cmd_events, &cmd_router, &cmd_probe,
 };
 
 static void main_help(FILE *f)
@@ -23,7 +23,8 @@ static void main_help(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-		fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+		if (!commands[i]->hidden)
+			fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
 	fputs("\n"
 	      "Options:\n"
 	      "  --root DIR     the store (default $CAIRN_ROOT or /var/lib/cairn)\n"

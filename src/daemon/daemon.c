@@ -286,16 +286,26 @@ bool instance_running(struct state *st, const char *id)
 	return alive;
 }
 
-/* The router's form of a health policy. */
+/* The router's form of a health policy: an exec check carries its argv
+ * (the router runs it in each instance with `cairn probe`). */
 static json_t *health_json(const struct service_health *h)
 {
-	return json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:I}", "kind",
-			 h->check == SERVICE_CHECK_HTTP ? "http" : "tcp", "path",
-			 h->http_path ? h->http_path : "/", "interval_ms",
-			 (json_int_t)(h->interval_ns / 1000000), "timeout_ms",
-			 (json_int_t)(h->timeout_ns / 1000000), "healthy_after", (int)h->healthy_after,
-			 "unhealthy_after", (int)h->unhealthy_after, "start_period_ms",
-			 (json_int_t)(h->start_period_ns / 1000000));
+	const char *kind = h->check == SERVICE_CHECK_HTTP   ? "http"
+			   : h->check == SERVICE_CHECK_EXEC ? "exec"
+							    : "tcp";
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:I}", "kind", kind, "path",
+			      h->http_path ? h->http_path : "/", "interval_ms",
+			      (json_int_t)(h->interval_ns / 1000000), "timeout_ms",
+			      (json_int_t)(h->timeout_ns / 1000000), "healthy_after",
+			      (int)h->healthy_after, "unhealthy_after", (int)h->unhealthy_after,
+			      "start_period_ms", (json_int_t)(h->start_period_ns / 1000000));
+	if (h->check == SERVICE_CHECK_EXEC) {
+		json_t *argv = json_array();
+		for (size_t i = 0; i < h->n_exec; i++)
+			json_array_append_new(argv, json_string(h->exec[i]));
+		json_object_set_new(j, "exec", argv);
+	}
+	return j;
 }
 
 int push_env(struct state *st, const struct service_config *cfg, const struct table *t,

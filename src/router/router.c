@@ -19,8 +19,9 @@
  *   {"op":"ping"}                                  -> {"ok":true,"pid":N}
  *   {"op":"env","env":"prod","listen":"127.0.0.1:8080","admin":"127.0.0.1:9080",
  *    "mode":"http"|"tcp","drain_timeout_ms":N,
- *    "health":{"kind":"http"|"tcp","path":"/","interval_ms":N,"timeout_ms":N,
- *              "healthy_after":N,"unhealthy_after":N,"start_period_ms":N},
+ *    "health":{"kind":"http"|"tcp"|"exec","path":"/","exec":["cmd","arg"],
+ *              "interval_ms":N,"timeout_ms":N,"healthy_after":N,
+ *              "unhealthy_after":N,"start_period_ms":N},
  *    "weights":{"3":90,"4":10},
  *    "backends":[{"id":"...","release":3,"port":8080,"active":true,"fd":0,
  *                 "health":{...}}]}
@@ -30,6 +31,9 @@
  *      "active": in rotation; an inactive backend is only health-checked
  *      (a new release before the switch, a previous one kept warm).
  *      A backend's "health" (its release's policy) overrides the env's.
+ *      "exec" runs the argv inside the backend's instance ("id" is the
+ *      instance id) with `cairn --root ROOT probe` (ROOT: the directory of
+ *      the control socket), killed after timeout_ms; exit 0 passes.
  *      Backends absent from the table drain: no new request, and once their
  *      requests finished (or drain_timeout passed) they are forgotten.
  *   {"op":"remove","env":"prod"}                   -> stop serving it
@@ -40,6 +44,7 @@
 #include "../base/fs.h"
 #include "../base/loop.h"
 #include "http.h"
+#include "probe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -157,9 +162,19 @@ static int iob_write(struct iobuf *b, int fd)
 enum health { H_STARTING, H_HEALTHY, H_UNHEALTHY };
 static const char *const health_names[] = {"starting", "healthy", "unhealthy"};
 
+enum hc_kind { HC_TCP, HC_HTTP, HC_EXEC };
+
+#define HC_EXEC_ARGC 64	   /* arguments of an exec check, at most */
+#define HC_EXEC_BYTES 4096 /* and their bytes, NULs included */
+
 struct health_cfg {
-	bool http;
+	enum hc_kind kind;
 	char path[512];
+	/* HC_EXEC: the argv as consecutive NUL-terminated strings, held by
+	 * value so that the policy copies by assignment; n_exec is 0 when the
+	 * argv was missing or too long (every check then fails and says so) */
+	char exec[HC_EXEC_BYTES];
+	unsigned n_exec;
 	int64_t interval, timeout, start_period;
 	unsigned healthy_after, unhealthy_after;
 };
@@ -188,6 +203,7 @@ struct backend {
 	struct iobuf hc_in;
 	struct http_parser hc_parser;
 	bool hc_sent;
+	struct probe hc_probe;	     /* an exec check's `cairn probe` (zeroed: none) */
 	struct loop_timer *hc_timer; /* the next check, or the running one's timeout */
 	/* counters */
 	uint64_t outstanding, requests, errors, connect_errors, retries;
@@ -321,6 +337,8 @@ struct router {
 	uint64_t n_clients;
 	int64_t stop_deadline;
 	struct buf scratch;
+	const char *root;	    /* ROOT, for exec checks: `cairn --root ROOT probe` */
+	struct probe_reaper reaper; /* exec checks told to stop, not reaped yet */
 };
 
 static struct router *workers;
@@ -467,7 +485,8 @@ static void hc_result(struct backend *be, bool ok, const char *why)
 		health_tell(be);
 }
 
-static void hc_finish(struct backend *be, bool ok, const char *why)
+/* End the running check, if any, without a result. */
+static void hc_abort(struct backend *be)
 {
 	if (be->hc_fd >= 0) {
 		loop_del(R.loop, be->hc_fd);
@@ -475,6 +494,17 @@ static void hc_finish(struct backend *be, bool ok, const char *why)
 		be->hc_fd = -1;
 	}
 	iob_free(&be->hc_in);
+	if (probe_running(&be->hc_probe)) {
+		/* told to stop and reaped from the loop: be may go at once */
+		loop_del(R.loop, be->hc_probe.pidfd);
+		loop_del(R.loop, be->hc_probe.out_fd);
+		probe_abandon(&R.reaper, &be->hc_probe);
+	}
+}
+
+static void hc_finish(struct backend *be, bool ok, const char *why)
+{
+	hc_abort(be);
 	be->hc_timer = loop_timer_cancel(R.loop, be->hc_timer);
 	hc_result(be, ok, why);
 	hc_schedule(be, be->hc.interval);
@@ -498,7 +528,7 @@ static void hc_event(struct loop *l, int fd, uint32_t ev, void *u)
 			hc_finish(be, false, strerror(soerr));
 			return;
 		}
-		if (!be->hc.http) {
+		if (be->hc.kind != HC_HTTP) {
 			hc_finish(be, true, NULL);
 			return;
 		}
@@ -532,10 +562,80 @@ static void hc_event(struct loop *l, int fd, uint32_t ev, void *u)
 		hc_finish(be, false, n == 0 ? "closed before answering" : strerror((int)-n));
 }
 
+/* The exec check's output: kept by the probe for the reason. */
+static void hc_probe_output(struct loop *l, int fd, uint32_t ev, void *u)
+{
+	struct backend *be = u;
+	if (probe_read(&be->hc_probe) != -EAGAIN)
+		loop_del(l, fd); /* its end; the pidfd says when the check ended */
+}
+
+static void hc_probe_exited(struct loop *l, int fd, uint32_t ev, void *u)
+{
+	struct backend *be = u;
+	loop_del(l, be->hc_probe.out_fd);
+	loop_del(l, fd);
+	bool ok;
+	char why[sizeof(be->last_error)];
+	probe_finish(&be->hc_probe, &ok, why, sizeof(why));
+	hc_finish(be, ok, why);
+}
+
+/* `cairn probe` kills the command at the check's timeout and ends; this
+ * fires only when it did not, PROBE_GRACE_MS later. */
+static void hc_probe_overdue(struct loop *l, void *u)
+{
+	struct backend *be = u;
+	be->hc_timer = NULL;
+	char why[64];
+	snprintf(why, sizeof(why), "timed out after %lld ms (cairn probe did not end)",
+		 (long long)(be->hc.timeout / 1000000));
+	hc_finish(be, false, why);
+}
+
+static void hc_start_exec(struct backend *be)
+{
+	char *argv[HC_EXEC_ARGC + 1];
+	const char *s = be->hc.exec;
+	for (unsigned i = 0; i < be->hc.n_exec; i++) {
+		argv[i] = (char *)s;
+		s += strlen(s) + 1;
+	}
+	argv[be->hc.n_exec] = NULL;
+	if (!be->hc.n_exec) {
+		char why[100];
+		snprintf(why, sizeof(why),
+			 "exec check: expected a command of 1 to %d arguments, %d bytes at most",
+			 HC_EXEC_ARGC, HC_EXEC_BYTES);
+		hc_result(be, false, why);
+		hc_schedule(be, be->hc.interval);
+		return;
+	}
+	struct cairn_error err = {0};
+	int64_t ms = (be->hc.timeout + 999999) / 1000000;
+	if (probe_start(&be->hc_probe, R.root, be->id, argv, ms > 0 ? ms : 1, &err) < 0) {
+		hc_result(be, false, error_message(&err));
+		error_clear(&err);
+		hc_schedule(be, be->hc.interval);
+		return;
+	}
+	if (loop_add(R.loop, be->hc_probe.pidfd, EPOLLIN, hc_probe_exited, be) < 0 ||
+	    loop_add(R.loop, be->hc_probe.out_fd, EPOLLIN, hc_probe_output, be) < 0) {
+		hc_finish(be, false, "cannot watch the exec check");
+		return;
+	}
+	be->hc_timer = loop_timer_add(R.loop, be->hc.timeout + PROBE_GRACE_MS * 1000000LL,
+				      hc_probe_overdue, be);
+}
+
 static void hc_start(struct loop *l, void *u)
 {
 	struct backend *be = u;
 	be->hc_timer = NULL;
+	if (be->hc.kind == HC_EXEC) {
+		hc_start_exec(be);
+		return;
+	}
 	int fd = backend_socket(be);
 	if (fd < 0) {
 		hc_result(be, false, strerror(-fd));
@@ -559,6 +659,20 @@ static void hc_schedule(struct backend *be, int64_t after)
 		return;
 	be->hc_timer = loop_timer_cancel(R.loop, be->hc_timer);
 	be->hc_timer = loop_timer_add(R.loop, after, hc_start, be);
+}
+
+/* The router is ending: every exec check ends now and is reaped, so that
+ * none outlives it or waits for init to reap it. Blocks up to
+ * PROBE_GRACE_MS, then kills. */
+static void hc_shutdown(void)
+{
+	for (struct env *e = R.envs; e; e = e->next) {
+		for (size_t i = 0; i < e->n_bes; i++)
+			hc_abort(e->bes[i]);
+		for (size_t i = 0; i < e->n_draining; i++)
+			hc_abort(e->draining[i]);
+	}
+	probe_reaper_drain(&R.reaper);
 }
 
 /* --- backends ------------------------------------------------------------------ */
@@ -587,11 +701,7 @@ static void backend_free(struct backend *be)
 	pool_drop_all(be);
 	be->hc_timer = loop_timer_cancel(R.loop, be->hc_timer);
 	be->drain_timer = loop_timer_cancel(R.loop, be->drain_timer);
-	if (be->hc_fd >= 0) {
-		loop_del(R.loop, be->hc_fd);
-		close(be->hc_fd);
-	}
-	iob_free(&be->hc_in);
+	hc_abort(be);
 	safe_close(be->netns);
 	free(be);
 }
@@ -636,11 +746,7 @@ static void backend_drain(struct backend *be)
 	be->active = false;
 	be->removed = true;
 	be->hc_timer = loop_timer_cancel(R.loop, be->hc_timer);
-	if (be->hc_fd >= 0) {
-		loop_del(R.loop, be->hc_fd);
-		close(be->hc_fd);
-		be->hc_fd = -1;
-	}
+	hc_abort(be);
 	pool_drop_all(be);
 	e->draining = xreallocarray(e->draining, e->n_draining + 1, sizeof(*e->draining));
 	e->draining[e->n_draining++] = be;
@@ -1842,14 +1948,37 @@ static int64_t ms_field(json_t *o, const char *key, int64_t def)
 		       : def;
 }
 
-/* A health policy from {"kind","path","interval_ms","timeout_ms",
+/* An exec check's argv from a JSON array of strings into hc->exec; n_exec
+ * stays 0 when it is missing, empty or too long. */
+static void health_parse_exec(json_t *argv, struct health_cfg *hc)
+{
+	hc->n_exec = 0;
+	size_t n = json_array_size(argv), off = 0;
+	if (n == 0 || n > HC_EXEC_ARGC)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const char *a = json_string_value(json_array_get(argv, i));
+		size_t len = a ? strlen(a) + 1 : 0;
+		if (!a || off + len > sizeof(hc->exec))
+			return;
+		memcpy(hc->exec + off, a, len);
+		off += len;
+	}
+	hc->n_exec = (unsigned)n;
+}
+
+/* A health policy from {"kind","path","exec","interval_ms","timeout_ms",
  * "healthy_after","unhealthy_after","start_period_ms"}. */
 static void health_parse(json_t *h, struct health_cfg *hc)
 {
 	const char *kind = json_string_value(json_object_get(h, "kind"));
 	const char *path = json_string_value(json_object_get(h, "path"));
-	hc->http = kind && streq(kind, "http");
+	hc->kind = !kind		? HC_TCP
+		   : streq(kind, "http") ? HC_HTTP
+		   : streq(kind, "exec") ? HC_EXEC
+					 : HC_TCP;
 	snprintf(hc->path, sizeof(hc->path), "%s", path && path[0] == '/' ? path : "/");
+	health_parse_exec(json_object_get(h, "exec"), hc);
 	hc->interval = ms_field(h, "interval_ms", 1000000000LL);
 	if (hc->interval < 10000000LL)
 		hc->interval = 10000000LL;
@@ -2215,6 +2344,7 @@ static void *worker_main(void *arg)
 	RP = arg;
 	(void)loop_timer_add(R.loop, 5000000000LL, idle_sweep, NULL);
 	(void)loop_run(R.loop);
+	hc_shutdown(); /* the exec checks still running end, and are reaped */
 	return NULL;
 }
 
@@ -2567,6 +2697,11 @@ static unsigned workers_wanted(unsigned asked)
 int router_main(const char *ctl_path, unsigned n_asked, struct cairn_error *err)
 {
 	M = (typeof(M)){.ctl_fd = -1, .sfd = -1};
+	/* ROOT is where the control socket lives */
+	const char *slash = strrchr(ctl_path, '/');
+	_cleanup_free_ char *root = !slash		 ? xstrdup(".")
+				    : slash == ctl_path ? xstrdup("/")
+							: xstrndup(ctl_path, (size_t)(slash - ctl_path));
 	M.loop = loop_new();
 	if (!M.loop)
 		return error_set(err, errno, "epoll: %s", strerror(errno));
@@ -2596,11 +2731,13 @@ int router_main(const char *ctl_path, unsigned n_asked, struct cairn_error *err)
 		struct router *w = &workers[i];
 		w->index = i;
 		w->host_netns = host_netns;
+		w->root = root;
 		pthread_mutex_init(&w->mu, NULL);
 		w->loop = loop_new();
 		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (!w->loop || w->efd < 0 || loop_add(w->loop, w->efd, EPOLLIN, mailbox_event, w) < 0)
 			return error_set(err, errno, "worker %u: %s", i, strerror(errno));
+		w->reaper.loop = w->loop;
 	}
 	(void)unlink(ctl_path);
 	mode_t old = umask(0177);

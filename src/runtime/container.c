@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -233,9 +234,11 @@ static void resolve_user(int errfd, const char *user, uid_t *uid, gid_t *gid)
 	}
 }
 
-/* The command's side of the fork in init: become the user, shed privileges,
- * and exec. Never returns. */
-_noreturn_ static void exec_command(int errfd, const struct run_spec *spec, uid_t uid, gid_t gid)
+/* The command's side of the fork in init (or in runtime_exec): become the
+ * user, shed privileges, and exec. With parent_pidfd (a pidfd of the parent,
+ * else -1) the command dies with its parent. Never returns. */
+_noreturn_ static void exec_command(int errfd, const struct run_spec *spec, uid_t uid, gid_t gid,
+				   int parent_pidfd)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -258,6 +261,15 @@ _noreturn_ static void exec_command(int errfd, const struct run_spec *spec, uid_
 	if (r < 0)
 		child_fail(errfd, -r, "limiting capabilities", NULL);
 	CHECK(setresuid(uid, uid, uid) == 0, "setuid", NULL);
+	if (parent_pidfd >= 0) {
+		/* Set after setuid, which clears it. The parent lives outside our
+		 * pid namespace (getppid() says 0 either way): its pidfd tells
+		 * whether it died before the line below. */
+		CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0, "parent death signal", NULL);
+		struct pollfd pp = {.fd = parent_pidfd, .events = POLLIN};
+		if (poll(&pp, 1, 0) != 0)
+			_exit(128 + SIGKILL);
+	}
 	r = sandbox_set_caps(uid == 0);
 	if (r < 0)
 		child_fail(errfd, -r, "setting capabilities", NULL);
@@ -300,7 +312,7 @@ _noreturn_ static void run_init(int errfd, const struct run_spec *spec, uid_t ui
 	pid_t pid = fork();
 	CHECK(pid >= 0, "fork", NULL);
 	if (pid == 0)
-		exec_command(errfd, spec, uid, gid);
+		exec_command(errfd, spec, uid, gid, -1);
 	close(errfd);
 	(void)syscall(SYS_close_range, 3, ~0U, 0);
 	forward_to = pid;
@@ -613,8 +625,132 @@ int runtime_run(const struct run_spec *spec, struct run_result *ret, struct cair
 	return 0;
 }
 
-int runtime_exec(pid_t pid, uint64_t pid_start, const struct run_spec *spec, int *ret_exit,
-		 char *ret_message, size_t message_len, struct cairn_error *err)
+/* The signals that tell exec_middle its caller gave up: a timeout, or the
+ * caller's death (its parent death signal). */
+static void exec_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+/* The process between runtime_exec's caller and the command: it enters the
+ * instance's namespaces (the pid namespace applies to its children, hence
+ * the fork) and waits for the command. With contain (the caller blocked the
+ * stop signals and SIGCHLD before the fork), it also kills the command's
+ * whole session (the command called setsid: its process group is its pid)
+ * when the caller sends a stop signal or dies, and once the command ended,
+ * so that nothing the command started outlives it. Never returns. */
+_noreturn_ static void exec_middle(int errfd, int pidfd, pid_t caller, const struct run_spec *spec,
+				   bool contain)
+{
+	if (contain) {
+		CHECK(prctl(PR_SET_PDEATHSIG, SIGTERM) == 0, "parent death signal", NULL);
+		if (getppid() != caller)
+			_exit(125); /* it died before the line above */
+	}
+	/* Every namespace of the instance at once. */
+	CHECK(setns(pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
+				   CLONE_NEWCGROUP) == 0,
+	      "entering the instance's namespaces", NULL);
+	close(pidfd);
+	CHECK(chdir("/") == 0, "chdir /", NULL);
+	uid_t uid;
+	gid_t gid;
+	resolve_user(errfd, spec->user, &uid, &gid);
+	int self = -1;
+	if (contain) {
+		self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		CHECK(self >= 0, "pidfd_open", NULL);
+	}
+	pid_t inner = fork();
+	CHECK(inner >= 0, "fork", NULL);
+	if (inner == 0)
+		exec_command(errfd, spec, uid, gid, self);
+	safe_close(self);
+	close(errfd);
+	int status = 0;
+	if (!contain) {
+		while (waitpid(inner, &status, 0) < 0 && errno == EINTR)
+			;
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	}
+	sigset_t wait_set;
+	exec_stop_signals(&wait_set);
+	sigaddset(&wait_set, SIGCHLD);
+	for (;;) {
+		int sig = sigwaitinfo(&wait_set, NULL);
+		if (sig < 0)
+			continue; /* EINTR */
+		if (sig != SIGCHLD)
+			break; /* the caller gave up, or died */
+		/* Ended? Not reaped yet: its zombie keeps its pid, hence its
+		 * process group id, from being reused before the kill below. */
+		siginfo_t si = {0};
+		if (waitid(P_PID, (id_t)inner, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == inner)
+			break;
+	}
+	(void)kill(-inner, SIGKILL);
+	(void)kill(inner, SIGKILL); /* when it died before its setsid */
+	while (waitpid(inner, &status, 0) < 0 && errno == EINTR)
+		;
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+/* runtime_exec's wait for a contained command (the stop signals and SIGCHLD
+ * are blocked): until the middle process ends, telling it to stop at the
+ * timeout or when the caller is told to stop. 1 when the timeout passed,
+ * 0 when not; *ret_signal is the stop signal the caller got (0: none). */
+static int wait_contained(pid_t child, int64_t timeout_ms, int *ret_signal,
+			  struct cairn_error *err)
+{
+	sigset_t stop;
+	exec_stop_signals(&stop);
+	_cleanup_close_ int sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+	_cleanup_close_ int cfd = (int)syscall(SYS_pidfd_open, child, 0);
+	if (sfd < 0 || cfd < 0) {
+		int e = errno;
+		(void)kill(child, SIGTERM);
+		return error_set(err, e, "watching the command: %s", strerror(e));
+	}
+	int64_t deadline = timeout_ms > 0 ? now_monotonic_ns() + timeout_ms * 1000000LL : 0;
+	bool told = false, timed_out = false;
+	*ret_signal = 0;
+	for (;;) {
+		int wait_ms = -1;
+		if (deadline && !told) {
+			int64_t left = (deadline - now_monotonic_ns() + 999999) / 1000000;
+			if (left <= 0) {
+				/* the middle process kills the command's session, ends */
+				(void)kill(child, SIGTERM);
+				told = timed_out = true;
+				continue;
+			}
+			wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
+		}
+		struct pollfd p[2] = {{.fd = cfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		int r = poll(p, 2, wait_ms);
+		if (r < 0 && errno != EINTR) {
+			int e = errno;
+			(void)kill(child, SIGTERM);
+			return error_set(err, e, "poll: %s", strerror(e));
+		}
+		if (r > 0 && p[0].revents)
+			return timed_out;
+		struct signalfd_siginfo si;
+		if (r > 0 && p[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			(void)kill(child, SIGTERM);
+			told = true;
+			if (!*ret_signal)
+				*ret_signal = (int)si.ssi_signo;
+		}
+	}
+}
+
+int runtime_exec(pid_t pid, uint64_t pid_start, const struct run_spec *spec, int64_t timeout_ms,
+		 int *ret_exit, char *ret_message, size_t message_len, struct cairn_error *err)
 {
 	int pidfd = runtime_pidfd(pid, pid_start);
 	if (pidfd < 0)
@@ -624,54 +760,59 @@ int runtime_exec(pid_t pid, uint64_t pid_start, const struct run_spec *spec, int
 		close(pidfd);
 		return error_set(err, errno, "pipe: %s", strerror(errno));
 	}
+	bool contain = spec->die_with_parent || timeout_ms > 0;
+	/* The middle process must find the stop signals and SIGCHLD blocked
+	 * from its first instruction, to take them with sigwaitinfo. */
+	sigset_t block, prev;
+	exec_stop_signals(&block);
+	sigaddset(&block, SIGCHLD);
+	if (contain)
+		sigprocmask(SIG_BLOCK, &block, &prev);
+	pid_t caller = getpid();
 	fflush(NULL);
 	pid_t child = fork();
-	if (child < 0) {
-		int e = errno;
-		close(pidfd);
-		close(errp[0]);
-		close(errp[1]);
-		return error_set(err, e, "fork: %s", strerror(e));
-	}
 	if (child == 0) {
-		int errfd = errp[1];
 		close(errp[0]);
-		/* Every namespace of the instance at once; the pid namespace takes
-		 * effect for our children, hence the fork below. */
-		CHECK(setns(pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-					   CLONE_NEWPID | CLONE_NEWCGROUP) == 0,
-		      "entering the instance's namespaces", NULL);
-		close(pidfd);
-		CHECK(chdir("/") == 0, "chdir /", NULL);
-		uid_t uid;
-		gid_t gid;
-		resolve_user(errfd, spec->user, &uid, &gid);
-		pid_t inner = fork();
-		CHECK(inner >= 0, "fork", NULL);
-		if (inner == 0)
-			exec_command(errfd, spec, uid, gid);
-		close(errfd);
-		int status;
-		while (waitpid(inner, &status, 0) < 0 && errno == EINTR)
-			;
-		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		exec_middle(errp[1], pidfd, caller, spec, contain);
 	}
+	int fork_errno = errno;
 	close(pidfd);
 	close(errp[1]);
+	if (child < 0) {
+		if (contain)
+			sigprocmask(SIG_SETMASK, &prev, NULL);
+		close(errp[0]);
+		return error_set(err, fork_errno, "fork: %s", strerror(fork_errno));
+	}
+	int timed_out = 0, stop_signal = 0;
+	if (contain)
+		timed_out = wait_contained(child, timeout_ms, &stop_signal, err);
+	/* EOF once the command was exec'd, could not be, or was killed. */
 	char msg[600];
 	ssize_t n = read_full(errp[0], msg, sizeof(msg) - 1);
 	close(errp[0]);
 	int status;
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
+	if (contain)
+		sigprocmask(SIG_SETMASK, &prev, NULL);
+	if (timed_out < 0)
+		return timed_out;
 	*ret_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	if (n > 0) {
+	if (message_len)
+		ret_message[0] = 0;
+	if (timed_out) {
+		*ret_exit = RUNTIME_EXEC_TIMED_OUT;
+		snprintf(ret_message, message_len, "timed out after %lld ms", (long long)timeout_ms);
+	} else if (stop_signal) {
+		*ret_exit = 128 + stop_signal; /* as if it had ended us */
+		snprintf(ret_message, message_len, "stopped by signal %d", stop_signal);
+	} else if (n > 0) {
 		msg[n] = 0;
 		char *text = strchr(msg, ' ');
 		int e = (int)strtol(msg, NULL, 10);
 		snprintf(ret_message, message_len, "%.400s: %s", text ? text + 1 : msg,
 			 strerror(e ? e : EIO));
-	} else if (message_len)
-		ret_message[0] = 0;
+	}
 	return 0;
 }

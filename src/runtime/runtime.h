@@ -119,9 +119,21 @@ int runtime_signal(pid_t pid, uint64_t pid_start, int sig);
  * 1 when SIGKILL was needed, else 0. */
 int runtime_stop(pid_t pid, uint64_t pid_start, int grace_ms);
 
+/* runtime_exec's exit code for a command it killed at its timeout (as
+ * timeout(1) and Docker's health checks say it). */
+#define RUNTIME_EXEC_TIMED_OUT 124
+
 /* Run spec->argv (with spec->env, spec->user, spec->workdir) inside the
  * running instance whose init is pid, with the same capabilities, seccomp
  * filter and no_new_privs as its command; wait for it. *ret_exit is its exit
- * code (127 with ret_message when it could not be executed). */
-int runtime_exec(pid_t pid, uint64_t pid_start, const struct run_spec *spec, int *ret_exit,
-		 char *ret_message, size_t message_len, struct cairn_error *err);
+ * code (127 with ret_message when it could not be executed).
+ *
+ * With spec->die_with_parent or a timeout_ms > 0, the command is contained:
+ * it and every process of its session are killed when the caller dies (even
+ * by SIGKILL), and once the command ended; after timeout_ms (0: none) they
+ * are killed, *ret_exit is RUNTIME_EXEC_TIMED_OUT and ret_message says
+ * "timed out after N ms". Without, the command runs on if the caller dies
+ * (cairn exec). The caller must not ignore SIGCHLD nor reap children it did
+ * not start; it must be single-threaded (this forks). */
+int runtime_exec(pid_t pid, uint64_t pid_start, const struct run_spec *spec, int64_t timeout_ms,
+		 int *ret_exit, char *ret_message, size_t message_len, struct cairn_error *err);
