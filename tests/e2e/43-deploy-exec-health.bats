@@ -9,6 +9,8 @@ load deploy_helpers
 
 setup_file() {
 	deploy_setup_file
+	# two router workers: the checks run in worker 0, the others learn
+	export CAIRN_ROUTER_WORKERS=2
 }
 
 setup() {
