@@ -8,15 +8,19 @@
 
 #include "../runtime/runtime.h"
 
+#include <fcntl.h>
+#include <limits.h>
+
 static int run(struct cli *cli, int argc, char **argv);
 
 const struct command cmd_probe = {
 	.name = "probe",
 	.args = "[--timeout MS] INSTANCE -- CMD [ARGS...]",
 	.summary = "Run a health check command in a running instance (the router runs it)",
-	.help = "Runs CMD inside the instance like 'cairn exec', without tainting it. The exit\n"
-		"status is CMD's: 0 is healthy. CMD and everything it started are killed\n"
-		"when this process dies.\n"
+	.help = "Runs CMD inside the instance like 'cairn exec', without tainting it, with\n"
+		"the environment, user and working directory of the instance's command.\n"
+		"The exit status is CMD's: 0 is healthy. CMD and everything it started are\n"
+		"killed when this process dies.\n"
 		"\n"
 		"Options:\n"
 		"  -t, --timeout MS    kill CMD after MS milliseconds and exit 124\n"
@@ -24,6 +28,63 @@ const struct command cmd_probe = {
 	.run = run,
 	.hidden = true,
 };
+
+/* The context the instance's command runs in, for the check to run in it
+ * too, as Docker runs HEALTHCHECK with the container's environment, user
+ * and working directory: read from the command's /proc entries (init's
+ * first child). Whatever cannot be read keeps the defaults. */
+struct service_ctx {
+	char *environ_buf; /* NUL-separated */
+	char **env;
+	char user[32];
+	char workdir[PATH_MAX];
+};
+
+static void service_ctx_free(struct service_ctx *c)
+{
+	free(c->environ_buf);
+	free(c->env);
+}
+
+static void service_ctx_read(pid_t init, struct service_ctx *c)
+{
+	char path[64], *buf = NULL;
+	size_t len = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)init, (int)init);
+	if (read_file_at(AT_FDCWD, path, &buf, &len, 4096) < 0)
+		return;
+	long child = strtol(buf, NULL, 10);
+	free(buf);
+	if (child <= 0)
+		return;
+	/* its parent must still be init: the pid was not reused meanwhile */
+	snprintf(path, sizeof(path), "/proc/%ld/status", child);
+	_cleanup_free_ char *status = NULL;
+	if (read_file_at(AT_FDCWD, path, &status, &len, 16384) < 0)
+		return;
+	const char *pp = strstr(status, "\nPPid:\t"), *u = strstr(status, "\nUid:\t"),
+		   *g = strstr(status, "\nGid:\t");
+	if (!pp || strtol(pp + 7, NULL, 10) != init || !u || !g)
+		return;
+	snprintf(c->user, sizeof(c->user), "%lu:%lu", strtoul(u + 6, NULL, 10),
+		 strtoul(g + 6, NULL, 10));
+	snprintf(path, sizeof(path), "/proc/%ld/cwd", child);
+	ssize_t n = readlink(path, c->workdir, sizeof(c->workdir) - 1);
+	c->workdir[n > 0 ? n : 0] = 0;
+	if (c->workdir[0] != '/')
+		c->workdir[0] = 0; /* not a path inside the instance */
+	snprintf(path, sizeof(path), "/proc/%ld/environ", child);
+	if (read_file_at(AT_FDCWD, path, &c->environ_buf, &len, 1u << 20) < 0 || !len)
+		return;
+	size_t n_env = 0;
+	for (size_t i = 0; i < len; i++)
+		n_env += c->environ_buf[i] == 0;
+	c->env = xcalloc(n_env + 2, sizeof(char *));
+	n_env = 0;
+	for (size_t i = 0; i < len; i += strlen(c->environ_buf + i) + 1)
+		if (strchr(c->environ_buf + i, '='))
+			c->env[n_env++] = c->environ_buf + i;
+}
 
 static int run(struct cli *cli, int argc, char **argv)
 {
@@ -73,6 +134,16 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	if (r == 0 && !streq(instance_true_state(&in), "running"))
 		r = error_set(&err, ESRCH, "instance %s is not running", in.name);
+	_cleanup_(service_ctx_free) struct service_ctx ctx = {0};
+	if (r == 0) {
+		service_ctx_read(in.pid, &ctx);
+		if (ctx.env && ctx.env[0])
+			spec.env = ctx.env;
+		if (ctx.user[0])
+			spec.user = ctx.user;
+		if (ctx.workdir[0])
+			spec.workdir = ctx.workdir;
+	}
 	int code = 0;
 	char message[600];
 	if (r == 0)

@@ -149,6 +149,21 @@ first_instance() {
 	[ "$(jget "$j" "sum(1 for i in j if i['state'] == 'running')")" = 3 ]
 }
 
+@test "exec health: the check runs with the environment, user and working directory of the instance's command, as Docker's HEALTHCHECK does" {
+	PROD_REPLICAS=1
+	write_exec_service '[/bin/busybox, sh, -c, "test \"$GREETING\" = hi && test \"$(/bin/busybox id -u)\" = 1000 && test \"$(/bin/busybox pwd)\" = /www"]'
+	sed -i 's|^  port: 8080$|  port: 8080\n  env: { GREETING: hi }\n  user: "1000"\n  workdir: /www|' "$SVC/cairn.yml"
+	grep -q '^  user: "1000"$' "$SVC/cairn.yml"
+	daemon_start
+	deploy_ok prod
+	page_is "$PROD_URL" "hello from v1"
+	# the same check without that context fails: it is the context that passes
+	local id
+	id=$(first_instance prod)
+	run cairn exec "$id" -- /bin/busybox sh -c 'test "$GREETING" = hi'
+	[ "$status" -eq 1 ]
+}
+
 @test "exec health: a release whose check exits 1 fails at deploy_timeout with the exit status and output as reason; the live release serves 100% meanwhile" {
 	write_exec_service "[test, -f, /www/index.html]"
 	daemon_start
