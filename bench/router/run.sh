@@ -8,15 +8,18 @@
 #     given an "env" message over $W/root/router.sock whose one backend is
 #     127.0.0.1:NGINX_PORT in the host's network namespace (this script's
 #     /proc/self/ns/net passed with SCM_RIGHTS: bench/router/ctl.py)
+#     at its default worker count (half the CPUs, or $CAIRN_ROUTER_WORKERS)
 # (c) the same router in tcp mode
-# (d) haproxy, http mode (option http-keep-alive, nbthread left at its default)
-# (e) haproxy, tcp mode
+# (d), (e) a second router, `cairn --root $W/root2 router --workers 2`, given
+#     the same two envs on two more ports: http and tcp mode
+# (f) haproxy, http mode (option http-keep-alive, nbthread left at its default)
+# (g) haproxy, tcp mode
 # ROUNDS rounds, the order alternating between rounds, medians of req/s, p50
 # and p99 (wrk's own figures), the CPU time each process used per request
 # (from /proc/PID/task/*/schedstat: on-CPU ns of every thread, user + system),
 # then the same once more with nginx at worker_processes 2, then a profile
-# pass (perf stat: syscalls per request; perf record: where the router's time
-# goes). Results to the terminal and the "## router" section of
+# pass (perf stat: syscalls per request for every proxy; perf record: where
+# the default router's time goes). Results to the terminal and the "## router" section of
 # bench/RESULTS.md.
 #
 # Environment:
@@ -26,7 +29,7 @@
 #   ROUNDS_W2    rounds with nginx at 2 workers (default 1; 0 = skip)
 #   DURATION     seconds of each wrk run (default 10)
 #   PROFILE      1 (default) = the perf pass; 0 = skip it
-#   PORT_BASE    first of the 6 TCP ports used on 127.0.0.1 (default 27100)
+#   PORT_BASE    first of the 7 TCP ports used on 127.0.0.1 (default 27100)
 #   QUIET_WAIT   max seconds to wait for an idle machine before each
 #                measurement (default 60; the CPU busy % and the load average
 #                seen are recorded)
@@ -58,10 +61,14 @@ GOAL_AIM=1.2 # the issue's aim: 1.2x haproxy's requests/s
 [ "$ROUNDS" -ge 1 ] || die "ROUNDS must be at least 1"
 
 NGINX_PORT=$PORT_BASE
-CH_PORT=$((PORT_BASE + 1)) # cairn http
-CT_PORT=$((PORT_BASE + 2)) # cairn tcp
-HH_PORT=$((PORT_BASE + 3)) # haproxy http
-HT_PORT=$((PORT_BASE + 4)) # haproxy tcp
+CH_PORT=$((PORT_BASE + 1))  # cairn http
+CT_PORT=$((PORT_BASE + 2))  # cairn tcp
+HH_PORT=$((PORT_BASE + 3))  # haproxy http
+HT_PORT=$((PORT_BASE + 4))  # haproxy tcp
+C2H_PORT=$((PORT_BASE + 5)) # cairn with 2 workers, http
+C2T_PORT=$((PORT_BASE + 6)) # cairn with 2 workers, tcp
+ROUTER2_WORKERS=2
+ALL_PORTS=("$NGINX_PORT" "$CH_PORT" "$CT_PORT" "$HH_PORT" "$HT_PORT" "$C2H_PORT" "$C2T_PORT")
 
 # ---- peers -------------------------------------------------------------------------
 need_pkgs=()
@@ -85,12 +92,12 @@ if [ "$PROFILE" = 1 ] && perf stat -x, -e cycles true 2>&1 >/dev/null | grep -q 
 	PERF_EVENT="cpu-clock: no hardware counters here (a VM), so perf samples on a timer interrupt and time spent with interrupts off (softirq network processing, the scheduler) is charged to where they come back on: _raw_spin_unlock_irqrestore and finish_task_switch stand for that time, not for lock contention"
 fi
 # the ports must be free (another nginx or benchmark may hold them)
-for p in "$NGINX_PORT" "$CH_PORT" "$CT_PORT" "$HH_PORT" "$HT_PORT"; do
+for p in "${ALL_PORTS[@]}"; do
 	if ss -Hltn "sport = :$p" | grep -q .; then die "port $p is in use (set PORT_BASE)"; fi
 done
 
 # ---- processes: every one started here is stopped by pid at exit ----------------------
-NGINX_PID="" ROUTER_PID="" HAPROXY_PID="" LOAD_PID=""
+NGINX_PID="" ROUTER_PID="" ROUTER2_PID="" HAPROXY_PID="" LOAD_PID=""
 stop_pid() { # stop_pid PID [SIGNAL]: signal, wait up to 5 s, then SIGKILL
 	local pid=$1 sig=${2:-TERM} i
 	[ -n "$pid" ] || return 0
@@ -103,9 +110,10 @@ cleanup() {
 	set +e
 	stop_pid "$LOAD_PID" INT
 	stop_pid "$HAPROXY_PID"
+	stop_pid "$ROUTER2_PID"
 	stop_pid "$ROUTER_PID"
 	stop_pid "$NGINX_PID" # nginx's master stops its workers
-	NGINX_PID="" ROUTER_PID="" HAPROXY_PID="" LOAD_PID=""
+	NGINX_PID="" ROUTER_PID="" ROUTER2_PID="" HAPROXY_PID="" LOAD_PID=""
 	[ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
 	return 0
 }
@@ -113,7 +121,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 rm -rf "$WORK"
-mkdir -p "$WORK/www" "$WORK/nginx/logs" "$WORK/root" "$WORK/out"
+mkdir -p "$WORK/www" "$WORK/nginx/logs" "$WORK/root" "$WORK/root2" "$WORK/out"
 CAIRN_SRC="$CAIRN"
 [ -x "$CAIRN_SRC" ] || die "cairn binary $CAIRN_SRC not found (ninja -C build)"
 cp "$CAIRN_SRC" "$WORK/cairn-bin"
@@ -123,6 +131,7 @@ git -C "$REPO_ROOT" diff --quiet HEAD -- src 2>/dev/null || REV="$REV (src/ diff
 CAIRN_BUILT="$(date -u -r "$CAIRN_SRC" '+%Y-%m-%d %H:%M:%S UTC')"
 CAIRN_SUM="$(sha256sum "$CAIRN" | cut -c1-12)"
 CTL="python3 $HERE/ctl.py $WORK/root/router.sock"
+CTL2="python3 $HERE/ctl.py $WORK/root2/router.sock"
 
 # the static file: 100 bytes of text
 python3 -c 'import random; r = random.Random(7); print("".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(99)))' >"$WORK/www/index.html"
@@ -172,16 +181,46 @@ start_nginx() { # start_nginx WORKERS
 nginx_pids() { echo "$NGINX_PID" "$(ps -o pid= --ppid "$NGINX_PID" | tr -s " \n" " ")"; }
 start_nginx 1
 
-# ---- cairn's router ---------------------------------------------------------------
+# ---- cairn's routers: the default worker count, and --workers 2 --------------------
+# router_wait ROOT: until ROOT/router.sock exists (10 s)
+router_wait() {
+	local i
+	for i in $(seq 200); do [ -S "$1/router.sock" ] && return 0; sleep 0.05; done
+	die "the router in $1 did not start: $(cat "$1/router.log")"
+}
+# router_envs CTL HTTP_PORT TCP_PORT WHICH: the same two envs in either router
+router_envs() {
+	local ctl=$1 hp=$2 tp=$3 which=$4
+	$ctl env bench-http "127.0.0.1:$hp" http "$NGINX_PORT" >/dev/null || die "the $which router refused the http env"
+	$ctl env bench-tcp "127.0.0.1:$tp" tcp "$NGINX_PORT" >/dev/null || die "the $which router refused the tcp env"
+}
+# routers_healthy WHAT: until nginx is healthy in both envs of both routers
+routers_healthy() {
+	local ctl env
+	for ctl in "$CTL" "$CTL2"; do
+		for env in bench-http bench-tcp; do
+			$ctl wait-healthy "$env" 10 || die "nginx $1 not healthy in $env (${ctl##* })"
+		done
+	done
+}
+# ROUTER_PID and ROUTER2_PID are set in this shell right after each start, so
+# the cleanup stops both by pid whatever fails later
 "$CAIRN" --root "$WORK/root" router >"$WORK/root/router.log" 2>&1 &
 ROUTER_PID=$!
-for i in $(seq 200); do [ -S "$WORK/root/router.sock" ] && break; sleep 0.05; done
-[ -S "$WORK/root/router.sock" ] || die "the router did not start: $(cat "$WORK/root/router.log")"
-$CTL env bench-http "127.0.0.1:$CH_PORT" http "$NGINX_PORT" >/dev/null || die "the router refused the http env"
-$CTL env bench-tcp "127.0.0.1:$CT_PORT" tcp "$NGINX_PORT" >/dev/null || die "the router refused the tcp env"
-$CTL wait-healthy bench-http 10 || die "nginx never became healthy in the router (http)"
-$CTL wait-healthy bench-tcp 10 || die "nginx never became healthy in the router (tcp)"
+"$CAIRN" --root "$WORK/root2" router --workers "$ROUTER2_WORKERS" >"$WORK/root2/router.log" 2>&1 &
+ROUTER2_PID=$!
+router_wait "$WORK/root"
+router_wait "$WORK/root2"
+router_envs "$CTL" "$CH_PORT" "$CT_PORT" first
+router_envs "$CTL2" "$C2H_PORT" "$C2T_PORT" second
+routers_healthy "(1 worker)"
 ROUTER_WORKERS="$($CTL workers)"
+R2_SEEN="$($CTL2 workers)"
+[ "$R2_SEEN" = "$ROUTER2_WORKERS" ] || die "the second router runs $R2_SEEN worker(s), not $ROUTER2_WORKERS"
+[ "$($CTL ping)" = "$ROUTER_PID" ] || die "the first router's pid is not $ROUTER_PID"
+[ "$($CTL2 ping)" = "$ROUTER2_PID" ] || die "the second router's pid is not $ROUTER2_PID"
+ROUTER_WDESC="$ROUTER_WORKERS worker"
+[ "$ROUTER_WORKERS" = 1 ] || ROUTER_WDESC+="s"
 
 # ---- haproxy ----------------------------------------------------------------------
 ULIMIT_N="$(ulimit -n)"
@@ -230,7 +269,7 @@ HAP_NBTHREAD="$(awk -F': ' '$1 == "Nbthread" { print $2 }' <<<"$HAP_INFO")"
 HAP_ULIMIT="$(awk -F': ' '$1 == "Ulimit-n" { print $2 }' <<<"$HAP_INFO")"
 
 # the same bytes every way
-for p in "$NGINX_PORT" "$CH_PORT" "$CT_PORT" "$HH_PORT" "$HT_PORT"; do
+for p in "${ALL_PORTS[@]}"; do
 	body="$(curl -sf "http://127.0.0.1:$p/")" || die "GET through port $p failed"
 	[ "$body" = "$(cat "$WORK/www/index.html")" ] || die "port $p served other bytes"
 done
@@ -286,14 +325,19 @@ wrk_field() {
 }
 
 # Targets: label, port, the proxy's pids (none for direct).
-TARGETS=(direct cairn-http cairn-tcp haproxy-http haproxy-tcp)
+# cairn-* is the router at its default worker count, cairn2-* the one started
+# with --workers 2.
+TARGETS=(direct cairn-http cairn-tcp cairn2-http cairn2-tcp haproxy-http haproxy-tcp)
 declare -A PORT=([direct]=$NGINX_PORT [cairn-http]=$CH_PORT [cairn-tcp]=$CT_PORT
-	[haproxy-http]=$HH_PORT [haproxy-tcp]=$HT_PORT)
-declare -A LABEL=([direct]="direct to nginx" [cairn-http]="cairn router, http" [cairn-tcp]="cairn router, tcp"
+	[cairn2-http]=$C2H_PORT [cairn2-tcp]=$C2T_PORT [haproxy-http]=$HH_PORT [haproxy-tcp]=$HT_PORT)
+declare -A LABEL=([direct]="direct to nginx"
+	[cairn-http]="cairn router, default $ROUTER_WDESC, http" [cairn-tcp]="cairn router, default $ROUTER_WDESC, tcp"
+	[cairn2-http]="cairn router, $ROUTER2_WORKERS workers, http" [cairn2-tcp]="cairn router, $ROUTER2_WORKERS workers, tcp"
 	[haproxy-http]="haproxy, http" [haproxy-tcp]="haproxy, tcp")
 proxy_pid() {
 	case $1 in
 	cairn-*) echo "$ROUTER_PID" ;;
+	cairn2-*) echo "$ROUTER2_PID" ;;
 	haproxy-*) echo "$HAPROXY_PID" ;;
 	*) echo "" ;;
 	esac
@@ -392,23 +436,24 @@ col_list() { # col_list SET TARGET COLUMN: every round's value, comma separated
 	awk -F'\t' -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t { printf "%s%s", (n++ ? ", " : ""), $c }' "$RUNS_TSV"
 }
 
-log "nginx $NGINX_VER (1 worker), cairn router pid $ROUTER_PID ($ROUTER_WORKERS workers), haproxy $HAP_VER pid $HAPROXY_PID (nbthread $HAP_NBTHREAD)"
+log "nginx $NGINX_VER (1 worker), cairn router pid $ROUTER_PID ($ROUTER_WDESC, its default), cairn router pid $ROUTER2_PID ($ROUTER2_WORKERS workers), haproxy $HAP_VER pid $HAPROXY_PID (nbthread $HAP_NBTHREAD)"
 run_rounds w1 "$ROUNDS"
 if [ "$ROUNDS_W2" -ge 1 ]; then
 	start_nginx 2
-	$CTL wait-healthy bench-http 10 || die "nginx (2 workers) not healthy in the router"
-	$CTL wait-healthy bench-tcp 10 || die "nginx (2 workers) not healthy in the router"
+	routers_healthy "(2 workers)"
 	run_rounds w2 "$ROUNDS_W2"
 	start_nginx 1
-	$CTL wait-healthy bench-http 10 || die "nginx not healthy in the router again"
-	$CTL wait-healthy bench-tcp 10 || die "nginx not healthy in the router again"
+	routers_healthy "(1 worker again)"
 fi
 
 # ---- the profile pass: syscalls per request, and where the router's time goes --------
 declare -A PROF_SYS PROF_RPS PROF_KERNEL PROF_USER
 PERF_TOP_HTTP="" PERF_TOP_TCP="" PERF_UTOP_HTTP="" PERF_UTOP_TCP=""
+# perf stat and the dso split for every proxy; the symbol lists only for the
+# default router
+PROF_TARGETS=(cairn-http cairn-tcp cairn2-http cairn2-tcp haproxy-http haproxy-tcp)
 if [ "$PROFILE" = 1 ]; then
-	for t in cairn-http cairn-tcp haproxy-http haproxy-tcp; do
+	for t in "${PROF_TARGETS[@]}"; do
 		pp="$(proxy_pid "$t")"
 		wait_quiet "$QUIET_WAIT" || true
 		wrk -t"$THREADS" -c"$CONNS" -d8s "http://127.0.0.1:${PORT[$t]}/" >"$WORK/out/prof-$t.txt" 2>&1 &
@@ -441,25 +486,56 @@ if [ "$PROFILE" = 1 ]; then
 fi
 
 # ---- the router's own view -----------------------------------------------------------
-ROUTER_STATS="$($CTL stats)"
-ROUTER_ERRS="$(python3 -c 'import json, sys
+# router_view CTL PID ROOT NAME: sets VIEW (one line: counters, peak RSS,
+# router.log) and adds to PROBLEMS what went wrong in that router
+router_view() {
+	local ctl=$1 pid=$2 root=$3 name=$4 stats errs lines last rss
+	if ! kill -0 "$pid" 2>/dev/null; then
+		PROBLEMS+=("the $name died during the run (see $root/router.log)")
+		VIEW="the $name: died during the run"
+		return 0
+	fi
+	stats="$($ctl stats)" || { PROBLEMS+=("the $name did not answer stats"); VIEW="the $name: no stats"; return 0; }
+	errs="$(python3 -c 'import json, sys
 s = json.loads(sys.argv[1])
 for n, e in sorted(s["envs"].items()):
     b = e["backends"][0] if e["backends"] else {}
     print("%s: %d requests, %d errors, %d no-backend, backend errors %d, connect errors %d, retries %d" % (n,
-        e["requests"], e["errors"], e["no_backend"], b.get("errors", 0), b.get("connect_errors", 0), b.get("retries", 0)))' "$ROUTER_STATS")"
-if python3 -c 'import json, sys
+        e["requests"], e["errors"], e["no_backend"], b.get("errors", 0), b.get("connect_errors", 0), b.get("retries", 0)))' "$stats")"
+	if python3 -c 'import json, sys
 s = json.loads(sys.argv[1])
-sys.exit(1 if any(e["errors"] or e["no_backend"] for e in s["envs"].values()) else 0)' "$ROUTER_STATS"; then :; else
-	PROBLEMS+=("the router counted errors: $(tr '\n' ';' <<<"$ROUTER_ERRS")")
-fi
-kill -0 "$ROUTER_PID" 2>/dev/null || PROBLEMS+=("the router died during the run (see $WORK/root/router.log)")
-ROUTER_LOG_LINES="$(wc -l <"$WORK/root/router.log")"
-ROUTER_LOG_TAIL="$(tail -5 "$WORK/root/router.log")"
-ROUTER_RSS="$(awk '/^VmHWM/ { print $2, $3 }' "/proc/$ROUTER_PID/status" 2>/dev/null || echo '?')"
+sys.exit(1 if any(e["errors"] or e["no_backend"] for e in s["envs"].values()) else 0)' "$stats"; then :; else
+		PROBLEMS+=("the $name counted errors: $(tr '\n' ';' <<<"$errs")")
+	fi
+	lines="$(wc -l <"$root/router.log")"
+	last="$(tail -1 "$root/router.log")"
+	rss="$(awk '/^VmHWM/ { print $2, $3 }' "/proc/$pid/status" 2>/dev/null || echo '?')"
+	VIEW="the $name: $(tr '\n' ';' <<<"$errs" | sed 's/;$//; s/;/; /g'). Peak RSS $rss. router.log: $lines lines${last:+ (last: \`$last\`)}"
+}
+VIEW=""
+router_view "$CTL" "$ROUTER_PID" "$WORK/root" "default router ($ROUTER_WDESC)"
+ROUTER_VIEW="$VIEW"
+router_view "$CTL2" "$ROUTER2_PID" "$WORK/root2" "router with $ROUTER2_WORKERS workers"
+ROUTER2_VIEW="$VIEW"
 
 # ---- the report --------------------------------------------------------------------------
 BODY="$WORK/out/section.md"
+# ratio_table SET WHAT: cairn / haproxy, both routers, both modes
+ratio_table() {
+	local set=$1 row c m
+	echo "| cairn / haproxy ($2) | http, default router ($ROUTER_WDESC) | tcp, default router ($ROUTER_WDESC) | http, router with $ROUTER2_WORKERS workers | tcp, router with $ROUTER2_WORKERS workers |"
+	echo "|---|---:|---:|---:|---:|"
+	for row in "4:req/s" "5:p50 (lower is better)" "6:p99 (lower is better)" "10:proxy CPU per request (lower is better)" \
+		"16:machine CPU per request, softirq included (lower is better)"; do
+		printf '| %s |' "${row#*:}"
+		for c in cairn cairn2; do
+			for m in http tcp; do
+				printf ' %sx |' "$(ratio "$(median "$set" "$c-$m" "${row%%:*}")" "$(median "$set" "haproxy-$m" "${row%%:*}")")"
+			done
+		done
+		echo
+	done
+}
 fmt_int() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.0f", v }'; }
 verdict() { if "$@"; then echo met; else echo "**not met**"; fi; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
@@ -467,12 +543,12 @@ GOAL_FAIL=0
 {
 	echo "## router"
 	echo
-	echo "cairn's router (\`cairn router\`: $ROUTER_WORKERS worker thread(s), its default of half the CPUs (or \$CAIRN_ROUTER_WORKERS), each an epoll loop with its own SO_REUSEPORT listener) against haproxy $HAP_VER, both in front of the same nginx, in the same run; \`bench/router/run.sh\`."
+	echo "cairn's router (\`cairn router\`: worker threads, each an epoll loop with its own SO_REUSEPORT listener) against haproxy $HAP_VER, all in front of the same nginx, in the same run; \`bench/router/run.sh\`. Two routers run side by side: the first at its default worker count, half the CPUs (or \$CAIRN_ROUTER_WORKERS), here **$ROUTER_WDESC**; the second started with \`--workers $ROUTER2_WORKERS\`. The goals are judged on the first."
 	echo
 	echo "- Machine: $MACHINE."
 	echo "- cairn $REV, binary built $CAIRN_BUILT (sha256 $CAIRN_SUM…); nginx $NGINX_VER ($NGINX_PKG), haproxy $HAP_VER, wrk $WRK_VER."
 	echo "- Backend: nginx on 127.0.0.1:$NGINX_PORT, its own config (\`worker_processes 1\` for the main table, 2 for the second), \`access_log off\`, \`keepalive_requests 1000000\`, serving one static file of $FILE_BYTES bytes."
-	echo "- cairn: \`cairn --root \$W/root router\`, then two \"env\" messages over \$W/root/router.sock (bench/router/ctl.py): http mode on :$CH_PORT and tcp mode on :$CT_PORT, one backend each = 127.0.0.1:$NGINX_PORT inside the network namespace of the fd passed (the script's own /proc/self/ns/net, i.e. the host's), health check every 1 s."
+	echo "- cairn: \`cairn --root \$W/root router\` ($ROUTER_WDESC, its default), then two \"env\" messages over \$W/root/router.sock (bench/router/ctl.py): http mode on :$CH_PORT and tcp mode on :$CT_PORT, one backend each = 127.0.0.1:$NGINX_PORT inside the network namespace of the fd passed (the script's own /proc/self/ns/net, i.e. the host's), health check every 1 s. The second router, \`cairn --root \$W/root2 router --workers $ROUTER2_WORKERS\`, gets the same two envs over \$W/root2/router.sock, on :$C2H_PORT (http) and :$C2T_PORT (tcp). Both run during every measurement; the one not measured is idle but for its health checks."
 	echo "- haproxy: \`haproxy -f \$W/haproxy.cfg -db\`, http frontend/backend with \`option http-keep-alive\` on :$HH_PORT, a tcp \`listen\` on :$HT_PORT; \`nbthread\` not set: it ran **$HAP_NBTHREAD threads** (its default, one per CPU); \`maxconn $HAP_MAXCONN\` (haproxy's Ulimit-n $HAP_ULIMIT, the shell's $ULIMIT_N)."
 	echo "- Load: \`wrk -t$THREADS -c$CONNS -d${DURATION}s --latency\`, $ROUNDS rounds with nginx at 1 worker (order alternating: forward, then backward), medians; req/s, p50 and p99 are wrk's. Every process (wrk, nginx, the proxy) shares the same $(nproc) cores, so this is a CPU-bound comparison: a proxy that uses less CPU per request leaves more to nginx and wrk."
 	echo "- CPU per request: on-CPU time of every thread of the proxy (and of nginx's master and workers) from /proc/PID/task/*/schedstat, before and after each wrk run, over wrk's request count; wrk's from bash's \`time\` (user + system); \"machine\" is all the CPU time of both cores (user, nice, system, irq, softirq, steal from /proc/stat) over the requests. The processes' times leave out interrupt and softirq time (most of the loopback TCP work), so proxy + nginx + wrk is less than the machine's figure. \"On a CPU / waiting for one\": the proxy's threads' on-CPU time and run-queue wait (the first two fields of schedstat), summed over its threads, in % of the run's wall time; what is left of 100% per thread is sleeping in epoll_wait (or interrupt time). A single-threaded proxy near 100% in total never sleeps: it is starved of CPU, not waiting for the network."
@@ -489,13 +565,7 @@ GOAL_FAIL=0
 		echo "| ${LABEL[$t]} | $(fmt_int "$rps") | $(median w1 "$t" 5) | $(median w1 "$t" 6) | $(ratio "$rps" "$D_RPS") | $(median w1 "$t" 10) | $(median w1 "$t" 11) | $(median w1 "$t" 15) | $(median w1 "$t" 16) | $(fmt_int "$(median w1 "$t" 17)") / $(fmt_int "$(median w1 "$t" 18)") | $(awk -F'\t' -v t="$t" '$1 == "w1" && $2 == t { s += $8 } END { print s + 0 }' "$RUNS_TSV") | $(awk -F'\t' -v t="$t" '$1 == "w1" && $2 == t { s += $9 } END { print s + 0 }' "$RUNS_TSV") | $(col_list w1 "$t" 4) | $busy |"
 	done
 	echo
-	echo "| cairn / haproxy (nginx 1 worker) | http | tcp |"
-	echo "|---|---:|---:|"
-	echo "| req/s | $(ratio "$(median w1 cairn-http 4)" "$(median w1 haproxy-http 4)")x | $(ratio "$(median w1 cairn-tcp 4)" "$(median w1 haproxy-tcp 4)")x |"
-	echo "| p50 (lower is better) | $(ratio "$(median w1 cairn-http 5)" "$(median w1 haproxy-http 5)")x | $(ratio "$(median w1 cairn-tcp 5)" "$(median w1 haproxy-tcp 5)")x |"
-	echo "| p99 (lower is better) | $(ratio "$(median w1 cairn-http 6)" "$(median w1 haproxy-http 6)")x | $(ratio "$(median w1 cairn-tcp 6)" "$(median w1 haproxy-tcp 6)")x |"
-	echo "| proxy CPU per request (lower is better) | $(ratio "$(median w1 cairn-http 10)" "$(median w1 haproxy-http 10)")x | $(ratio "$(median w1 cairn-tcp 10)" "$(median w1 haproxy-tcp 10)")x |"
-	echo "| machine CPU per request, softirq included (lower is better) | $(ratio "$(median w1 cairn-http 16)" "$(median w1 haproxy-http 16)")x | $(ratio "$(median w1 cairn-tcp 16)" "$(median w1 haproxy-tcp 16)")x |"
+	ratio_table w1 "nginx 1 worker"
 	echo
 	echo "| goal (issue), nginx 1 worker | value | |"
 	echo "|---|---:|---|"
@@ -508,6 +578,11 @@ GOAL_FAIL=0
 		echo "| $m: cairn req/s >= haproxy req/s | $(fmt_int "$c") vs $(fmt_int "$h") ($(ratio "$c" "$h")x) | $v1 |"
 		echo "| $m: cairn p99 <= haproxy p99 | $cp ms vs $hp ms | $v2 |"
 		echo "| $m: aim, cairn req/s >= 1.2x haproxy | $(ratio "$c" "$h")x | $v3 |"
+	done
+	for m in http tcp; do
+		c="$(median w1 cairn2-$m 4)" h="$(median w1 haproxy-$m 4)" cp="$(median w1 cairn2-$m 6)" hp="$(median w1 haproxy-$m 6)"
+		echo "| $m, router with $ROUTER2_WORKERS workers (informational, not a goal): req/s vs haproxy | $(fmt_int "$c") vs $(fmt_int "$h") ($(ratio "$c" "$h")x) | $(ge "$c" "$h" && echo '>=' || echo '<') |"
+		echo "| $m, router with $ROUTER2_WORKERS workers (informational, not a goal): p99 vs haproxy | $cp ms vs $hp ms | $(le "$cp" "$hp" && echo '<=' || echo '>') |"
 	done
 	if [ "$ROUNDS_W2" -ge 1 ]; then
 		echo
@@ -522,7 +597,7 @@ GOAL_FAIL=0
 			echo "| ${LABEL[$t]} | $(fmt_int "$rps") | $(median w2 "$t" 5) | $(median w2 "$t" 6) | $(ratio "$rps" "$D2") | $(median w2 "$t" 10) | $(median w2 "$t" 11) | $(median w2 "$t" 15) | $(median w2 "$t" 16) | $(fmt_int "$(median w2 "$t" 17)") / $(fmt_int "$(median w2 "$t" 18)") | $(awk -F'\t' -v t="$t" '$1 == "w2" && $2 == t { s += $8 } END { print s + 0 }' "$RUNS_TSV") | $(awk -F'\t' -v t="$t" '$1 == "w2" && $2 == t { s += $9 } END { print s + 0 }' "$RUNS_TSV") | $busy |"
 		done
 		echo
-		echo "With 2 workers: cairn / haproxy req/s $(ratio "$(median w2 cairn-http 4)" "$(median w2 haproxy-http 4)")x (http), $(ratio "$(median w2 cairn-tcp 4)" "$(median w2 haproxy-tcp 4)")x (tcp); p99 $(ratio "$(median w2 cairn-http 6)" "$(median w2 haproxy-http 6)")x (http), $(ratio "$(median w2 cairn-tcp 6)" "$(median w2 haproxy-tcp 6)")x (tcp)."
+		ratio_table w2 "nginx 2 workers"
 		echo
 		echo "(The machine is saturated in every case: wrk's 2 threads, nginx and the proxy share 2 cores, and the scheduler shares the CPU among runnable threads, so the proxy's share also depends on how many threads it has and how many the others have; see the on a CPU / waiting column.)"
 	fi
@@ -532,11 +607,11 @@ GOAL_FAIL=0
 		echo
 		echo "| proxy | req/s under perf | syscalls / request | samples in the kernel | samples in user space (the proxy, libc, ...) |"
 		echo "|---|---:|---:|---:|---:|"
-		for t in cairn-http cairn-tcp haproxy-http haproxy-tcp; do
+		for t in "${PROF_TARGETS[@]}"; do
 			echo "| ${LABEL[$t]} | $(fmt_int "${PROF_RPS[$t]}") | ${PROF_SYS[$t]} | ${PROF_KERNEL[$t]}% | ${PROF_USER[$t]}% |"
 		done
 		echo
-		echo "Where the router's time goes, http mode (\`perf report --no-children --sort dso,sym\`, the top 15 by self time, % of all the router's samples):"
+		echo "Where the default router's ($ROUTER_WDESC) time goes, http mode (\`perf report --no-children --sort dso,sym\`, the top 15 by self time, % of all the router's samples):"
 		echo
 		echo '```'
 		echo "$PERF_TOP_HTTP"
@@ -559,7 +634,10 @@ GOAL_FAIL=0
 		echo '```'
 	fi
 	echo
-	echo "The router's own counters at the end: $(tr '\n' ';' <<<"$ROUTER_ERRS" | sed 's/;$//; s/;/; /g'). Peak RSS $ROUTER_RSS. router.log: $ROUTER_LOG_LINES lines${ROUTER_LOG_TAIL:+ (last: \`$(tail -1 <<<"$ROUTER_LOG_TAIL")\`)}. (In tcp mode the router counts connections, not requests.)"
+	echo "The routers' own counters at the end (in tcp mode a router counts connections, not requests):"
+	echo
+	echo "- $ROUTER_VIEW."
+	echo "- $ROUTER2_VIEW."
 	if [ "${#DISCARDED[@]}" -gt 0 ]; then
 		echo
 		echo "Runs measured again because others used the CPU during them (not in the tables):"
@@ -571,16 +649,19 @@ GOAL_FAIL=0
 		for p in "${PROBLEMS[@]}"; do echo "- $p"; done
 	else
 		echo
-		echo "No run saw a non-2xx response or a socket error; the router counted no error."
+		echo "No run saw a non-2xx response or a socket error; neither router counted an error."
 	fi
 	echo
 	echo "Commands (\`bench/router/run.sh\`; \`\$W\` = \`$WORK\`; the config files are written by the script):"
 	echo
 	echo '```sh'
 	echo "nginx -p \$W/nginx -c \$W/nginx/nginx.conf -g 'daemon off;' &   # worker_processes 1 (2 for the second table); listen 127.0.0.1:$NGINX_PORT"
-	echo "cairn --root \$W/root router &"
+	echo "cairn --root \$W/root router &   # its default: $ROUTER_WDESC here"
 	echo "python3 bench/router/ctl.py \$W/root/router.sock env bench-http 127.0.0.1:$CH_PORT http $NGINX_PORT   # passes /proc/self/ns/net"
 	echo "python3 bench/router/ctl.py \$W/root/router.sock env bench-tcp 127.0.0.1:$CT_PORT tcp $NGINX_PORT"
+	echo "cairn --root \$W/root2 router --workers $ROUTER2_WORKERS &"
+	echo "python3 bench/router/ctl.py \$W/root2/router.sock env bench-http 127.0.0.1:$C2H_PORT http $NGINX_PORT"
+	echo "python3 bench/router/ctl.py \$W/root2/router.sock env bench-tcp 127.0.0.1:$C2T_PORT tcp $NGINX_PORT"
 	echo "haproxy -f \$W/haproxy.cfg -db &"
 	for t in "${TARGETS[@]}"; do
 		echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency http://127.0.0.1:${PORT[$t]}/   # ${LABEL[$t]}"
