@@ -4,11 +4,11 @@
 # file (access_log off, keepalive_requests 1000000), measured with
 #   wrk -t2 -c64 -d10s --latency
 # (a) direct to nginx
-# (b) through cairn's router in http mode: `cairn --root $W/root router`,
+# (b) through cairn's router in http mode: `cairn --root $W/root router`, at
+#     its default worker count (half the CPUs, or $CAIRN_ROUTER_WORKERS),
 #     given an "env" message over $W/root/router.sock whose one backend is
 #     127.0.0.1:NGINX_PORT in the host's network namespace (this script's
 #     /proc/self/ns/net passed with SCM_RIGHTS: bench/router/ctl.py)
-#     at its default worker count (half the CPUs, or $CAIRN_ROUTER_WORKERS)
 # (c) the same router in tcp mode
 # (d), (e) a second router, `cairn --root $W/root2 router --workers 2`, given
 #     the same two envs on two more ports: http and tcp mode
@@ -19,8 +19,8 @@
 # (from /proc/PID/task/*/schedstat: on-CPU ns of every thread, user + system),
 # then the same once more with nginx at worker_processes 2, then a profile
 # pass (perf stat: syscalls per request for every proxy; perf record: where
-# the default router's time goes). Results to the terminal and the "## router" section of
-# bench/RESULTS.md.
+# the default router's time goes). Results to the terminal and the
+# "## router" section of bench/RESULTS.md.
 #
 # Environment:
 #   CAIRN        cairn binary (default: <repo>/build/cairn; a copy is run)
@@ -581,8 +581,8 @@ GOAL_FAIL=0
 	done
 	for m in http tcp; do
 		c="$(median w1 cairn2-$m 4)" h="$(median w1 haproxy-$m 4)" cp="$(median w1 cairn2-$m 6)" hp="$(median w1 haproxy-$m 6)"
-		echo "| $m, router with $ROUTER2_WORKERS workers (informational, not a goal): req/s vs haproxy | $(fmt_int "$c") vs $(fmt_int "$h") ($(ratio "$c" "$h")x) | $(ge "$c" "$h" && echo '>=' || echo '<') |"
-		echo "| $m, router with $ROUTER2_WORKERS workers (informational, not a goal): p99 vs haproxy | $cp ms vs $hp ms | $(le "$cp" "$hp" && echo '<=' || echo '>') |"
+		echo "| $m, router with $ROUTER2_WORKERS workers (informational, not a goal): req/s vs haproxy | $(fmt_int "$c") vs $(fmt_int "$h") ($(ratio "$c" "$h")x) | $(ge "$c" "$h" && echo '>= haproxy' || echo '< haproxy') |"
+		echo "| $m, router with $ROUTER2_WORKERS workers (informational, not a goal): p99 vs haproxy | $cp ms vs $hp ms | $(le "$cp" "$hp" && echo '<= haproxy' || echo '> haproxy') |"
 	done
 	if [ "$ROUNDS_W2" -ge 1 ]; then
 		echo
