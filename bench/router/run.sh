@@ -5,12 +5,12 @@
 #   wrk -t2 -c64 -d10s --latency
 # (a) direct to nginx
 # (b) through cairn's router in http mode: `cairn --root $W/root router`, at
-#     its default worker count (half the CPUs, or $CAIRN_ROUTER_WORKERS),
+#     its default worker count (one per CPU, or $CAIRN_ROUTER_WORKERS),
 #     given an "env" message over $W/root/router.sock whose one backend is
 #     127.0.0.1:NGINX_PORT in the host's network namespace (this script's
 #     /proc/self/ns/net passed with SCM_RIGHTS: bench/router/ctl.py)
 # (c) the same router in tcp mode
-# (d), (e) a second router, `cairn --root $W/root2 router --workers 2`, given
+# (d), (e) a second router, `cairn --root $W/root2 router --workers $ROUTER2_WORKERS` (the other setting: 1 where the default is several, else 2), given
 #     the same two envs on two more ports: http and tcp mode
 # (f) haproxy, http mode (option http-keep-alive, nbthread left at its default)
 # (g) haproxy, tcp mode
@@ -65,9 +65,11 @@ CH_PORT=$((PORT_BASE + 1))  # cairn http
 CT_PORT=$((PORT_BASE + 2))  # cairn tcp
 HH_PORT=$((PORT_BASE + 3))  # haproxy http
 HT_PORT=$((PORT_BASE + 4))  # haproxy tcp
-C2H_PORT=$((PORT_BASE + 5)) # cairn with 2 workers, http
-C2T_PORT=$((PORT_BASE + 6)) # cairn with 2 workers, tcp
-ROUTER2_WORKERS=2
+C2H_PORT=$((PORT_BASE + 5)) # the second router, http
+C2T_PORT=$((PORT_BASE + 6)) # the second router, tcp
+# the second router runs the other setting: one worker where the default is
+# several (one per CPU), two where the default is one
+ROUTER2_WORKERS="${ROUTER2_WORKERS:-$([ "$(nproc)" -gt 1 ] && echo 1 || echo 2)}"
 ALL_PORTS=("$NGINX_PORT" "$CH_PORT" "$CT_PORT" "$HH_PORT" "$HT_PORT" "$C2H_PORT" "$C2T_PORT")
 
 # ---- peers -------------------------------------------------------------------------
@@ -181,7 +183,7 @@ start_nginx() { # start_nginx WORKERS
 nginx_pids() { echo "$NGINX_PID" "$(ps -o pid= --ppid "$NGINX_PID" | tr -s " \n" " ")"; }
 start_nginx 1
 
-# ---- cairn's routers: the default worker count, and --workers 2 --------------------
+# ---- cairn's routers: the default worker count, and the other setting-----------------
 # router_wait ROOT: until ROOT/router.sock exists (10 s)
 router_wait() {
 	local i
@@ -326,7 +328,7 @@ wrk_field() {
 
 # Targets: label, port, the proxy's pids (none for direct).
 # cairn-* is the router at its default worker count, cairn2-* the one started
-# with --workers 2.
+# with --workers $ROUTER2_WORKERS.
 TARGETS=(direct cairn-http cairn-tcp cairn2-http cairn2-tcp haproxy-http haproxy-tcp)
 declare -A PORT=([direct]=$NGINX_PORT [cairn-http]=$CH_PORT [cairn-tcp]=$CT_PORT
 	[cairn2-http]=$C2H_PORT [cairn2-tcp]=$C2T_PORT [haproxy-http]=$HH_PORT [haproxy-tcp]=$HT_PORT)
@@ -440,7 +442,7 @@ log "nginx $NGINX_VER (1 worker), cairn router pid $ROUTER_PID ($ROUTER_WDESC, i
 run_rounds w1 "$ROUNDS"
 if [ "$ROUNDS_W2" -ge 1 ]; then
 	start_nginx 2
-	routers_healthy "(2 workers)"
+	routers_healthy "($ROUTER2_WORKERS workers)"
 	run_rounds w2 "$ROUNDS_W2"
 	start_nginx 1
 	routers_healthy "(1 worker again)"
@@ -543,7 +545,7 @@ GOAL_FAIL=0
 {
 	echo "## router"
 	echo
-	echo "cairn's router (\`cairn router\`: worker threads, each an epoll loop with its own SO_REUSEPORT listener) against haproxy $HAP_VER, all in front of the same nginx, in the same run; \`bench/router/run.sh\`. Two routers run side by side: the first at its default worker count, half the CPUs (or \$CAIRN_ROUTER_WORKERS), here **$ROUTER_WDESC**; the second started with \`--workers $ROUTER2_WORKERS\`. The goals are judged on the first."
+	echo "cairn's router (\`cairn router\`: worker threads, each an epoll loop with its own SO_REUSEPORT listener) against haproxy $HAP_VER, all in front of the same nginx, in the same run; \`bench/router/run.sh\`. Two routers run side by side: the first at its default worker count, one per CPU (or \$CAIRN_ROUTER_WORKERS), here **$ROUTER_WDESC**; the second started with \`--workers $ROUTER2_WORKERS\`. The goals are judged on the first."
 	echo
 	echo "- Machine: $MACHINE."
 	echo "- cairn $REV, binary built $CAIRN_BUILT (sha256 $CAIRN_SUM…); nginx $NGINX_VER ($NGINX_PKG), haproxy $HAP_VER, wrk $WRK_VER."

@@ -12,8 +12,8 @@ const struct command cmd_router = {
 	.summary = "Run the router in the foreground (the daemon starts it)",
 	.help = "Listens on $ROOT/router.sock (mode 0600) for the daemon's route tables.\n"
 		"Options:\n"
-		"  --workers N   threads serving traffic (default: half the CPUs, at least 1,\n"
-		"                at most 16; also CAIRN_ROUTER_WORKERS)\n",
+		"  --workers N   threads serving traffic (default: one per CPU, at most 16;\n"
+		"                also CAIRN_ROUTER_WORKERS)\n",
 	.run = run,
 };
 

@@ -5,7 +5,7 @@
  * (src/router/http.c), picks a backend per request, forwards head and body
  * and streams the response back; TCP mode relays bytes both ways.
  *
- * Threads: N workers (half the CPUs by default), each with its own epoll
+ * Threads: N workers (one per CPU by default), each with its own epoll
  * loop, its own listener per env (SO_REUSEPORT), its own copy of every table,
  * pools and counters: nothing of the data path is shared. Worker 0 alone
  * runs the health checks; it tells the others each change, and they send it
@@ -2682,15 +2682,17 @@ static void signal_event(struct loop *l, int fd, uint32_t ev, void *u)
 
 /* --- main ----------------------------------------------------------------------------- */
 
-/* By default half the CPUs (at least one, at most 16): the instances behind
- * the router run on the same machine and need the rest. On 2 cores, one
- * worker served 49.6k req/s where two served 46.0k, next to an nginx on one
- * core (bench/router/run.sh). */
+/* By default one worker per CPU (at most 16), as haproxy's nbthread. On 2
+ * cores with nginx, wrk and the proxy sharing them, one worker did best
+ * against a one-process backend (1.06x haproxy's requests/s against 0.99x)
+ * but fell to 0.79x against a two-process one, where two workers stayed at
+ * 1.00x: the instances behind the router are several processes
+ * (bench/router/run.sh). */
 static unsigned workers_wanted(unsigned asked)
 {
 	if (asked)
 		return asked > 64 ? 64 : asked;
-	long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
 }
 

@@ -9,8 +9,8 @@ load deploy_helpers
 
 setup_file() {
 	deploy_setup_file
-	# two router workers here (the default on 2 CPUs is one): every table,
-	# health change and count must agree across them
+	# two router workers (on any machine): every table, health change and
+	# count must agree across them
 	export CAIRN_ROUTER_WORKERS=2
 }
 

@@ -7,6 +7,8 @@ load deploy_helpers
 
 setup_file() {
 	deploy_setup_file
+	# one router worker here (40, 41 and 43 run two)
+	export CAIRN_ROUTER_WORKERS=1
 }
 
 setup() {
