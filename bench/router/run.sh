@@ -334,7 +334,7 @@ declare -A PORT=([direct]=$NGINX_PORT [cairn-http]=$CH_PORT [cairn-tcp]=$CT_PORT
 	[cairn2-http]=$C2H_PORT [cairn2-tcp]=$C2T_PORT [haproxy-http]=$HH_PORT [haproxy-tcp]=$HT_PORT)
 declare -A LABEL=([direct]="direct to nginx"
 	[cairn-http]="cairn router, default $ROUTER_WDESC, http" [cairn-tcp]="cairn router, default $ROUTER_WDESC, tcp"
-	[cairn2-http]="cairn router, $ROUTER2_WORKERS workers, http" [cairn2-tcp]="cairn router, $ROUTER2_WORKERS workers, tcp"
+	[cairn2-http]="cairn router, --workers $ROUTER2_WORKERS, http" [cairn2-tcp]="cairn router, --workers $ROUTER2_WORKERS, tcp"
 	[haproxy-http]="haproxy, http" [haproxy-tcp]="haproxy, tcp")
 proxy_pid() {
 	case $1 in
@@ -438,11 +438,11 @@ col_list() { # col_list SET TARGET COLUMN: every round's value, comma separated
 	awk -F'\t' -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t { printf "%s%s", (n++ ? ", " : ""), $c }' "$RUNS_TSV"
 }
 
-log "nginx $NGINX_VER (1 worker), cairn router pid $ROUTER_PID ($ROUTER_WDESC, its default), cairn router pid $ROUTER2_PID ($ROUTER2_WORKERS workers), haproxy $HAP_VER pid $HAPROXY_PID (nbthread $HAP_NBTHREAD)"
+log "nginx $NGINX_VER (1 worker), cairn router pid $ROUTER_PID ($ROUTER_WDESC, its default), cairn router pid $ROUTER2_PID (--workers $ROUTER2_WORKERS), haproxy $HAP_VER pid $HAPROXY_PID (nbthread $HAP_NBTHREAD)"
 run_rounds w1 "$ROUNDS"
 if [ "$ROUNDS_W2" -ge 1 ]; then
 	start_nginx 2
-	routers_healthy "($ROUTER2_WORKERS workers)"
+	routers_healthy "(--workers $ROUTER2_WORKERS)"
 	run_rounds w2 "$ROUNDS_W2"
 	start_nginx 1
 	routers_healthy "(1 worker again)"
@@ -517,7 +517,7 @@ sys.exit(1 if any(e["errors"] or e["no_backend"] for e in s["envs"].values()) el
 VIEW=""
 router_view "$CTL" "$ROUTER_PID" "$WORK/root" "default router ($ROUTER_WDESC)"
 ROUTER_VIEW="$VIEW"
-router_view "$CTL2" "$ROUTER2_PID" "$WORK/root2" "router with $ROUTER2_WORKERS workers"
+router_view "$CTL2" "$ROUTER2_PID" "$WORK/root2" "router with --workers $ROUTER2_WORKERS"
 ROUTER2_VIEW="$VIEW"
 
 # ---- the report --------------------------------------------------------------------------
@@ -525,7 +525,7 @@ BODY="$WORK/out/section.md"
 # ratio_table SET WHAT: cairn / haproxy, both routers, both modes
 ratio_table() {
 	local set=$1 row c m
-	echo "| cairn / haproxy ($2) | http, default router ($ROUTER_WDESC) | tcp, default router ($ROUTER_WDESC) | http, router with $ROUTER2_WORKERS workers | tcp, router with $ROUTER2_WORKERS workers |"
+	echo "| cairn / haproxy ($2) | http, default router ($ROUTER_WDESC) | tcp, default router ($ROUTER_WDESC) | http, router with --workers $ROUTER2_WORKERS | tcp, router with --workers $ROUTER2_WORKERS |"
 	echo "|---|---:|---:|---:|---:|"
 	for row in "4:req/s" "5:p50 (lower is better)" "6:p99 (lower is better)" "10:proxy CPU per request (lower is better)" \
 		"16:machine CPU per request, softirq included (lower is better)"; do
@@ -583,8 +583,8 @@ GOAL_FAIL=0
 	done
 	for m in http tcp; do
 		c="$(median w1 cairn2-$m 4)" h="$(median w1 haproxy-$m 4)" cp="$(median w1 cairn2-$m 6)" hp="$(median w1 haproxy-$m 6)"
-		echo "| $m, router with $ROUTER2_WORKERS workers (informational, not a goal): req/s vs haproxy | $(fmt_int "$c") vs $(fmt_int "$h") ($(ratio "$c" "$h")x) | $(ge "$c" "$h" && echo '>= haproxy' || echo '< haproxy') |"
-		echo "| $m, router with $ROUTER2_WORKERS workers (informational, not a goal): p99 vs haproxy | $cp ms vs $hp ms | $(le "$cp" "$hp" && echo '<= haproxy' || echo '> haproxy') |"
+		echo "| $m, router with --workers $ROUTER2_WORKERS (informational, not a goal): req/s vs haproxy | $(fmt_int "$c") vs $(fmt_int "$h") ($(ratio "$c" "$h")x) | $(ge "$c" "$h" && echo '>= haproxy' || echo '< haproxy') |"
+		echo "| $m, router with --workers $ROUTER2_WORKERS (informational, not a goal): p99 vs haproxy | $cp ms vs $hp ms | $(le "$cp" "$hp" && echo '<= haproxy' || echo '> haproxy') |"
 	done
 	if [ "$ROUNDS_W2" -ge 1 ]; then
 		echo
