@@ -239,37 +239,24 @@ print(v if isinstance(v, str) else json.dumps(v, sort_keys=True, separators=(","
 ' "$1" "$2"
 }
 
+# cmd_json CMD [ARGS...]: `cairn CMD --json ARGS`, which must succeed and
+# print valid JSON (printed back).
+cmd_json() {
+	local cmd=$1 out
+	shift
+	out=$(cairn "$cmd" --json "$@") || return 1
+	python3 -c 'import json, sys; json.loads(sys.argv[1])' "$out" || {
+		echo "$cmd --json printed invalid JSON: $out" >&2
+		return 1
+	}
+	printf '%s\n' "$out"
+}
+
 # releases_json ENV / status_json [ENV] / events_json [ENV]: the --json
 # answers (the test fails when the command fails or prints invalid JSON).
-releases_json() {
-	local out
-	out=$(cairn releases --json "$1") || return 1
-	python3 -c 'import json, sys; json.loads(sys.argv[1])' "$out" || {
-		echo "releases --json printed invalid JSON: $out" >&2
-		return 1
-	}
-	printf '%s\n' "$out"
-}
-
-status_json() {
-	local out
-	out=$(cairn status --json "$@") || return 1
-	python3 -c 'import json, sys; json.loads(sys.argv[1])' "$out" || {
-		echo "status --json printed invalid JSON: $out" >&2
-		return 1
-	}
-	printf '%s\n' "$out"
-}
-
-events_json() {
-	local out
-	out=$(cairn events --json "$@") || return 1
-	python3 -c 'import json, sys; json.loads(sys.argv[1])' "$out" || {
-		echo "events --json printed invalid JSON: $out" >&2
-		return 1
-	}
-	printf '%s\n' "$out"
-}
+releases_json() { cmd_json releases "$1"; }
+status_json() { cmd_json status "$@"; }
+events_json() { cmd_json events "$@"; }
 
 # rel ENV N FIELD: FIELD of release vN of ENV (from releases --json).
 rel() {
